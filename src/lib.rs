@@ -1,0 +1,21 @@
+//! poortwachter: an edge gate that lets a test start only from a registered school location.
+//!
+//! Request path: [`client_ip`] → [`decision`] → [`page`] or the upstream ([`proxy`]) → logging.
+//! Allowlist path: [`allowlist`] (parse → validate → compile) → [`gate::Gate::install`] (one swap).
+//! The pure core (`client_ip`, `allowlist`, `decision`) has no IO and no Pingora types.
+
+pub mod admin;
+pub mod allowlist;
+pub mod cli;
+pub mod client_ip;
+pub mod config;
+pub mod decision;
+pub mod demo_origin;
+pub mod explain;
+pub mod gate;
+pub mod logging;
+pub mod metrics;
+pub mod page;
+pub mod proxy;
+pub mod request_id;
+pub mod server;
