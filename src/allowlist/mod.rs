@@ -1,0 +1,64 @@
+//! The allowlist: turns the admin store's JSON document into an immutable
+//! [`Snapshot`] that answers "which registered sites contain this address?".
+//!
+//! The path is `document` (is this the right shape at all?) → `compile` (judge
+//! every site, with `range` and `exception` judging the entries and
+//! `quarantine` recording what was skipped) → `table` (sorted, disjoint
+//! segments for the per-request lookup) → `snapshot` (the immutable result and
+//! its questions). `synth` makes deterministic test documents. Nothing here
+//! does IO or knows about Pingora: the sync loop hands us bytes and swaps in
+//! what we return, the request path calls [`Snapshot::sites_for`].
+//!
+//! Two kinds of failure, on purpose:
+//! - a [`DocumentError`] rejects the whole update, so the last good snapshot
+//!   stays in force (an empty or mangled answer must not block every school);
+//! - an entry-level problem only skips that entry and is recorded as a
+//!   [`Quarantined`] inside the snapshot, so one typo does not block the other
+//!   schools either.
+
+mod compile;
+mod document;
+mod exception;
+mod quarantine;
+mod range;
+mod snapshot;
+pub mod synth;
+mod table;
+
+pub use document::DocumentError;
+pub use exception::Exception;
+pub use quarantine::{QuarantineKind, Quarantined};
+pub use snapshot::{Site, SiteIdx, Snapshot};
+
+/// Limits applied while compiling (`[allowlist] max_prefix` in the config).
+///
+/// A range whose prefix is *shorter* (broader) than these is quarantined, so a
+/// `0.0.0.0/0` or a provider's whole /8 can never open the gate. Values above
+/// 32 / 128 are not rejected here (that is the config layer's job); they would
+/// simply quarantine every range of that family.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CompileOptions {
+    /// Broadest IPv4 prefix length accepted (default 16).
+    pub max_prefix_v4: u8,
+    /// Broadest IPv6 prefix length accepted (default 32).
+    pub max_prefix_v6: u8,
+}
+
+impl Default for CompileOptions {
+    fn default() -> Self {
+        CompileOptions {
+            max_prefix_v4: 16,
+            max_prefix_v6: 32,
+        }
+    }
+}
+
+/// Parse, validate and compile an allowlist document in one go.
+///
+/// Document-level problems (not JSON, wrong shape) are an `Err`; entry-level
+/// problems are quarantined inside the returned snapshot (see
+/// [`Snapshot::quarantined`]). Never panics, whatever the bytes.
+pub fn compile(bytes: &[u8], opts: &CompileOptions) -> Result<Snapshot, DocumentError> {
+    let raw = document::parse_document(bytes)?;
+    compile::compile_document(raw, opts)
+}

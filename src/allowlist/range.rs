@@ -1,0 +1,396 @@
+//! Strict parsing and judging of one range string (`"192.0.2.0/28"`,
+//! `"2001:db8:12::/48"`, `"198.51.100.7"`), shared by site ranges and
+//! exceptions. Everything a registration must not be is refused here: loose
+//! address forms, host bits, ranges broader than `max_prefix`, and IPv6 ranges
+//! that would silently never match because their addresses are IPv4-mapped.
+
+use std::net::{Ipv4Addr, Ipv6Addr};
+
+use ipnet::{IpNet, Ipv4Net, Ipv6Net};
+
+use super::quarantine::QuarantineKind;
+use super::CompileOptions;
+
+/// `::ffff:0:0/96`: clients here are IPv4 clients (the client-IP layer
+/// unmaps them), so they never reach an IPv6 lookup.
+const MAPPED_NET: Ipv6Net = match Ipv6Net::new(Ipv6Addr::new(0, 0, 0, 0, 0, 0xffff, 0, 0), 96) {
+    Ok(net) => net,
+    Err(_) => panic!("96 is a valid IPv6 prefix length"),
+};
+
+/// Why a range string was refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum RangeProblem {
+    Empty,
+    Whitespace,
+    ZoneId,
+    BadAddress,
+    BadPrefix { max: u8 },
+    HostBits { network: IpNet },
+    TooBroad { prefix: u8, max: u8 },
+    MappedSpace,
+}
+
+impl RangeProblem {
+    pub(crate) fn kind(&self) -> QuarantineKind {
+        match self {
+            RangeProblem::Empty
+            | RangeProblem::Whitespace
+            | RangeProblem::ZoneId
+            | RangeProblem::BadAddress
+            | RangeProblem::BadPrefix { .. } => QuarantineKind::MalformedRange,
+            RangeProblem::HostBits { .. } => QuarantineKind::HostBitsSet,
+            RangeProblem::TooBroad { .. } => QuarantineKind::PrefixTooBroad,
+            RangeProblem::MappedSpace => QuarantineKind::MappedSpace,
+        }
+    }
+
+    pub(crate) fn message(&self) -> String {
+        match self {
+            RangeProblem::Empty => "empty range".to_string(),
+            RangeProblem::Whitespace => "range contains whitespace".to_string(),
+            RangeProblem::ZoneId => "zone ids (`%...`) are not allowed in a range".to_string(),
+            RangeProblem::BadAddress => {
+                "not a strict IPv4 or IPv6 address (expected e.g. 192.0.2.0/24 or 2001:db8::/48)"
+                    .to_string()
+            }
+            RangeProblem::BadPrefix { max } => {
+                format!("prefix length is not a number from 0 to {max} without leading zeros")
+            }
+            RangeProblem::HostBits { network } => {
+                format!("host bits set (did you mean {network}?)")
+            }
+            RangeProblem::TooBroad { prefix, max } => {
+                format!("prefix /{prefix} is broader than the allowed /{max}")
+            }
+            // Spelled out: Display would show `::ffff:0.0.0.0/96`.
+            RangeProblem::MappedSpace => "overlaps the IPv4-mapped space ::ffff:0:0/96, which is matched as IPv4 and would never match here; list IPv4 ranges as IPv4".to_string(),
+        }
+    }
+}
+
+/// Parse and judge one range. A bare address is a /32 or /128; an
+/// IPv4-mapped IPv6 range of /96 or longer becomes the IPv4 range it maps
+/// (and is then judged as IPv4).
+pub(crate) fn parse_range(text: &str, opts: &CompileOptions) -> Result<IpNet, RangeProblem> {
+    if text.is_empty() {
+        return Err(RangeProblem::Empty);
+    }
+    if text.chars().any(char::is_whitespace) {
+        return Err(RangeProblem::Whitespace);
+    }
+    if text.contains('%') {
+        return Err(RangeProblem::ZoneId);
+    }
+    let (addr_text, prefix_text) = match text.split_once('/') {
+        Some((addr, prefix)) => (addr, Some(prefix)),
+        None => (text, None),
+    };
+    // Decide the family by the presence of `:`, so an IPv4-looking typo is
+    // reported against the IPv4 prefix limit and vice versa.
+    if addr_text.contains(':') {
+        let addr: Ipv6Addr = addr_text.parse().map_err(|_| RangeProblem::BadAddress)?;
+        let prefix = parse_prefix(prefix_text, 128)?;
+        judge_v6(addr, prefix, opts)
+    } else {
+        // std's parser is strict: dotted quad only, no leading zeros, no
+        // octal/hex/shortened forms.
+        let addr: Ipv4Addr = addr_text.parse().map_err(|_| RangeProblem::BadAddress)?;
+        let prefix = parse_prefix(prefix_text, 32)?;
+        judge_v4(addr, prefix, opts)
+    }
+}
+
+/// A prefix length: ASCII digits only (no sign), no leading zeros, at most
+/// `max`. Absent means a single address.
+fn parse_prefix(text: Option<&str>, max: u8) -> Result<u8, RangeProblem> {
+    let Some(text) = text else {
+        return Ok(max);
+    };
+    let bad = RangeProblem::BadPrefix { max };
+    if text.is_empty()
+        || text.len() > 3
+        || !text.bytes().all(|b| b.is_ascii_digit())
+        || (text.len() > 1 && text.starts_with('0'))
+    {
+        return Err(bad);
+    }
+    match text.parse::<u8>() {
+        Ok(n) if n <= max => Ok(n),
+        _ => Err(bad),
+    }
+}
+
+fn judge_v4(addr: Ipv4Addr, prefix: u8, opts: &CompileOptions) -> Result<IpNet, RangeProblem> {
+    let net = Ipv4Net::new(addr, prefix).map_err(|_| RangeProblem::BadPrefix { max: 32 })?;
+    // Breadth first: a too-broad range with host bits should not be answered
+    // with a suggestion that is itself refused.
+    if prefix < opts.max_prefix_v4 {
+        return Err(RangeProblem::TooBroad {
+            prefix,
+            max: opts.max_prefix_v4,
+        });
+    }
+    if net.network() != addr {
+        return Err(RangeProblem::HostBits {
+            network: IpNet::V4(net.trunc()),
+        });
+    }
+    Ok(IpNet::V4(net))
+}
+
+fn judge_v6(addr: Ipv6Addr, prefix: u8, opts: &CompileOptions) -> Result<IpNet, RangeProblem> {
+    if prefix >= 96 {
+        if let Some(v4) = addr.to_ipv4_mapped() {
+            // `::ffff:192.0.2.0/120` is `192.0.2.0/24`: the same clients, as
+            // the client-IP layer will present them.
+            return judge_v4(v4, prefix - 96, opts);
+        }
+    }
+    let net = Ipv6Net::new(addr, prefix).map_err(|_| RangeProblem::BadPrefix { max: 128 })?;
+    if prefix < opts.max_prefix_v6 {
+        return Err(RangeProblem::TooBroad {
+            prefix,
+            max: opts.max_prefix_v6,
+        });
+    }
+    if net.network() != addr {
+        return Err(RangeProblem::HostBits {
+            network: IpNet::V6(net.trunc()),
+        });
+    }
+    if net.contains(&MAPPED_NET) || MAPPED_NET.contains(&net) {
+        return Err(RangeProblem::MappedSpace);
+    }
+    Ok(IpNet::V6(net))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ok(text: &str) -> String {
+        match parse_range(text, &CompileOptions::default()) {
+            Ok(net) => net.to_string(),
+            Err(p) => panic!("{text:?} refused: {}", p.message()),
+        }
+    }
+
+    fn problem(text: &str) -> RangeProblem {
+        match parse_range(text, &CompileOptions::default()) {
+            Ok(net) => panic!("{text:?} accepted as {net}"),
+            Err(p) => p,
+        }
+    }
+
+    #[test]
+    fn accepts_cidr_and_bare_addresses() {
+        assert_eq!(ok("192.0.2.0/28"), "192.0.2.0/28");
+        assert_eq!(ok("198.51.100.7"), "198.51.100.7/32");
+        assert_eq!(ok("198.51.100.7/32"), "198.51.100.7/32");
+        assert_eq!(ok("2001:db8:12::/48"), "2001:db8:12::/48");
+        assert_eq!(ok("2001:db8::1"), "2001:db8::1/128");
+        assert_eq!(ok("2001:DB8::/32"), "2001:db8::/32");
+        assert_eq!(ok("203.0.0.0/16"), "203.0.0.0/16");
+    }
+
+    #[test]
+    fn extremes_of_the_space() {
+        assert_eq!(ok("0.0.0.0"), "0.0.0.0/32");
+        assert_eq!(ok("255.255.255.255"), "255.255.255.255/32");
+        assert_eq!(ok("255.255.0.0/16"), "255.255.0.0/16");
+        assert_eq!(ok("::"), "::/128");
+        assert_eq!(
+            ok("ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff"),
+            "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff/128"
+        );
+        assert_eq!(ok("ffff:ffff::/32"), "ffff:ffff::/32");
+    }
+
+    #[test]
+    fn malformed_forms() {
+        for text in [
+            "192.0.2",
+            "192.0.2.1.5",
+            "192.000.2.1",
+            "192.0.2.01",
+            "0x7f.0.0.1",
+            "3221225985",
+            "192.0.2.256",
+            "192.0.2.0/",
+            "192.0.2.0//24",
+            "192.0.2.0/24/24",
+            "[2001:db8::1]",
+            "[2001:db8::]/48",
+            "2001:db8:::1",
+            "2001:db8::g",
+            "example.org",
+            "192.0.2.0-192.0.2.9",
+            "\"192.0.2.1\"",
+            "192.0.2.1:80",
+        ] {
+            let p = problem(text);
+            assert_eq!(p.kind(), QuarantineKind::MalformedRange, "{text:?}: {p:?}");
+        }
+    }
+
+    #[test]
+    fn prefix_must_be_plain_digits() {
+        for text in [
+            "192.0.2.0/024",
+            "192.0.2.0/+24",
+            "192.0.2.0/-1",
+            "192.0.2.0/33",
+            "192.0.2.0/2x",
+            "192.0.2.0/0024",
+        ] {
+            assert_eq!(
+                problem(text),
+                RangeProblem::BadPrefix { max: 32 },
+                "{text:?}"
+            );
+        }
+        for text in ["2001:db8::/129", "2001:db8::/048", "2001:db8::/1000"] {
+            assert_eq!(
+                problem(text),
+                RangeProblem::BadPrefix { max: 128 },
+                "{text:?}"
+            );
+        }
+        assert_eq!(ok("192.0.2.1/32"), "192.0.2.1/32");
+    }
+
+    #[test]
+    fn whitespace_and_zone_ids() {
+        for text in [
+            " 192.0.2.1",
+            "192.0.2.1 ",
+            "192.0.2.0 /24",
+            "192.0.2.0/ 24",
+            "192.0.2.1\n",
+            "2001:db8::1\u{a0}",
+        ] {
+            assert_eq!(problem(text), RangeProblem::Whitespace, "{text:?}");
+        }
+        assert_eq!(problem("fe80::1%eth0"), RangeProblem::ZoneId);
+        assert_eq!(problem("fe80::%1/64"), RangeProblem::ZoneId);
+        assert_eq!(problem(""), RangeProblem::Empty);
+    }
+
+    #[test]
+    fn host_bits_suggest_the_network() {
+        let p = problem("192.0.2.5/24");
+        assert_eq!(p.kind(), QuarantineKind::HostBitsSet);
+        assert_eq!(p.message(), "host bits set (did you mean 192.0.2.0/24?)");
+        let p = problem("2001:db8:12::1/48");
+        assert_eq!(
+            p.message(),
+            "host bits set (did you mean 2001:db8:12::/48?)"
+        );
+        assert_eq!(
+            problem("255.255.255.255/31").message(),
+            "host bits set (did you mean 255.255.255.254/31?)"
+        );
+    }
+
+    #[test]
+    fn too_broad_is_checked_before_host_bits() {
+        assert_eq!(
+            problem("0.0.0.0/0"),
+            RangeProblem::TooBroad { prefix: 0, max: 16 }
+        );
+        assert_eq!(
+            problem("10.1.2.3/8"),
+            RangeProblem::TooBroad { prefix: 8, max: 16 }
+        );
+        assert_eq!(
+            problem("192.0.0.0/15"),
+            RangeProblem::TooBroad {
+                prefix: 15,
+                max: 16
+            }
+        );
+        assert_eq!(
+            problem("::/0"),
+            RangeProblem::TooBroad { prefix: 0, max: 32 }
+        );
+        assert_eq!(
+            problem("2001:d00::/24"),
+            RangeProblem::TooBroad {
+                prefix: 24,
+                max: 32
+            }
+        );
+        assert_eq!(
+            problem("0.0.0.0/0").message(),
+            "prefix /0 is broader than the allowed /16"
+        );
+    }
+
+    #[test]
+    fn max_prefix_is_configurable() {
+        let opts = CompileOptions {
+            max_prefix_v4: 24,
+            max_prefix_v6: 48,
+        };
+        assert!(parse_range("192.0.2.0/24", &opts).is_ok());
+        assert_eq!(
+            parse_range("192.0.2.0/23", &opts),
+            Err(RangeProblem::TooBroad {
+                prefix: 23,
+                max: 24
+            })
+        );
+        assert_eq!(
+            parse_range("2001:db8::/47", &opts),
+            Err(RangeProblem::TooBroad {
+                prefix: 47,
+                max: 48
+            })
+        );
+        let open = CompileOptions {
+            max_prefix_v4: 0,
+            max_prefix_v6: 0,
+        };
+        assert!(parse_range("0.0.0.0/0", &open).is_ok());
+        // Even with no breadth limit, ::/0 contains the mapped space.
+        assert_eq!(parse_range("::/0", &open), Err(RangeProblem::MappedSpace));
+    }
+
+    #[test]
+    fn mapped_ranges_become_ipv4() {
+        assert_eq!(ok("::ffff:192.0.2.0/120"), "192.0.2.0/24");
+        assert_eq!(ok("::ffff:192.0.2.7"), "192.0.2.7/32");
+        assert_eq!(ok("::ffff:c000:0200/124"), "192.0.2.0/28");
+        assert_eq!(ok("::FFFF:255.255.255.255/128"), "255.255.255.255/32");
+        // Judged as IPv4 afterwards: host bits and breadth in IPv4 terms.
+        assert_eq!(
+            problem("::ffff:192.0.2.5/120").message(),
+            "host bits set (did you mean 192.0.2.0/24?)"
+        );
+        assert_eq!(
+            problem("::ffff:10.0.0.0/104"),
+            RangeProblem::TooBroad { prefix: 8, max: 16 }
+        );
+        assert_eq!(
+            problem("::ffff:0.0.0.0/96"),
+            RangeProblem::TooBroad { prefix: 0, max: 16 }
+        );
+    }
+
+    #[test]
+    fn ipv6_ranges_over_mapped_space_are_refused() {
+        assert_eq!(problem("::/32"), RangeProblem::MappedSpace);
+        assert_eq!(problem("::/80"), RangeProblem::MappedSpace);
+        assert_eq!(problem("::ff00:0:0/88"), RangeProblem::MappedSpace);
+        // ::/95 ends just below ::ffff:0:0 and is ordinary IPv6.
+        assert_eq!(ok("::/95"), "::/95");
+        assert!(problem("::/32").message().contains("::ffff:0:0/96"));
+        // Neighbours of the mapped space are fine.
+        assert_eq!(ok("::fffe:0:0/96"), "::fffe:0:0/96");
+        assert_eq!(ok("::1:0:0:0/96"), "::1:0:0:0/96");
+        // IPv4-compatible and NAT64 forms are ordinary IPv6.
+        assert_eq!(ok("::192.0.2.1"), "::c000:201/128");
+        assert_eq!(ok("64:ff9b::192.0.2.0/120"), "64:ff9b::c000:200/120");
+    }
+}

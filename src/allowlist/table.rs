@@ -1,0 +1,353 @@
+//! The lookup structure: possibly overlapping inclusive ranges over a key
+//! space (u32 for IPv4, u128 for IPv6), compiled into sorted, disjoint
+//! segments that each carry the sorted list of values (site or exception
+//! indices) of every input range covering them.
+//!
+//! Built once per allowlist by a sort and a sweep, then read per request with
+//! a two-level binary search and no allocation: all value lists live in one
+//! flat `Vec<u32>`, each segment holds an (offset, len) into it.
+
+use std::collections::BTreeMap;
+
+/// A key space: IPv4 addresses as u32, IPv6 as u128.
+pub(crate) trait Key: Copy + Ord {
+    /// Starts per block of the two-level search: one block spans a few
+    /// cache lines (256 bytes for u32, 512 for u128).
+    const BLOCK: usize;
+
+    /// The next key, or `None` at the top of the space (so a range ending at
+    /// 255.255.255.255 or ffff:...:ffff never overflows).
+    fn successor(self) -> Option<Self>;
+
+    /// The previous key, or `None` at the bottom of the space.
+    fn predecessor(self) -> Option<Self>;
+
+    /// The top of the space.
+    const MAX: Self;
+}
+
+impl Key for u32 {
+    const BLOCK: usize = 64;
+    const MAX: Self = u32::MAX;
+
+    fn successor(self) -> Option<Self> {
+        self.checked_add(1)
+    }
+
+    fn predecessor(self) -> Option<Self> {
+        self.checked_sub(1)
+    }
+}
+
+impl Key for u128 {
+    const BLOCK: usize = 32;
+    const MAX: Self = u128::MAX;
+
+    fn successor(self) -> Option<Self> {
+        self.checked_add(1)
+    }
+
+    fn predecessor(self) -> Option<Self> {
+        self.checked_sub(1)
+    }
+}
+
+/// The rest of a segment: where it ends and its slice of the value list.
+/// Kept apart from the starts so the search scans only keys, and a lookup
+/// touches this once, at the end.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Segment<K> {
+    /// Last key inside the segment (inclusive).
+    last: K,
+    offset: u32,
+    len: u32,
+}
+
+/// The flat value list would not fit u32 offsets (only reachable with
+/// absurdly many mutually overlapping ranges).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct TableOverflow {
+    pub entries: usize,
+}
+
+/// Sorted disjoint covered segments `[starts[i], segments[i].last]`, each
+/// mapping to a non-empty slice of `values`. Uncovered space has no segment,
+/// so the arrays hold only what is registered (half the size of a table that
+/// also stored the gaps). Touching segments with the same list are merged.
+///
+/// The search is two-level: `index` holds every `K::BLOCK`-th start and is
+/// small enough to stay in cache, so a lookup at 100k ranges touches a few
+/// cache lines of `starts` instead of one per binary-search step.
+#[derive(Debug, Clone)]
+pub(crate) struct IntervalTable<K> {
+    index: Box<[K]>,
+    starts: Box<[K]>,
+    segments: Box<[Segment<K>]>,
+    values: Box<[u32]>,
+}
+
+impl<K: Key> Default for IntervalTable<K> {
+    fn default() -> Self {
+        IntervalTable {
+            index: Box::new([]),
+            starts: Box::new([]),
+            segments: Box::new([]),
+            values: Box::new([]),
+        }
+    }
+}
+
+impl<K: Key> IntervalTable<K> {
+    /// Build from inclusive ranges `(first, last, value)`; `first > last` is
+    /// ignored. Values come out sorted and deduplicated per segment.
+    pub(crate) fn build(ranges: &[(K, K, u32)]) -> Result<Self, TableOverflow> {
+        // A sweep over boundary events: +value where a range starts, -value
+        // just past where it ends. Between two consecutive boundaries the set
+        // of covering values is constant, so that is one segment (or a gap).
+        let mut events: Vec<(K, bool, u32)> = Vec::with_capacity(ranges.len() * 2);
+        for &(first, last, value) in ranges {
+            if first > last {
+                continue;
+            }
+            events.push((first, true, value));
+            if let Some(after) = last.successor() {
+                events.push((after, false, value));
+            }
+        }
+        events.sort_unstable();
+
+        let mut starts: Vec<K> = Vec::new();
+        let mut segments: Vec<Segment<K>> = Vec::new();
+        let mut values: Vec<u32> = Vec::new();
+        // value -> how many currently open ranges carry it (the same site may
+        // list overlapping ranges).
+        let mut active: BTreeMap<u32, u32> = BTreeMap::new();
+        // Is the last segment still open (running up to the current boundary)?
+        let mut open = false;
+        let mut i = 0;
+        while i < events.len() {
+            let at = events[i].0;
+            while let Some(&(pos, is_start, value)) = events.get(i) {
+                if pos != at {
+                    break;
+                }
+                if is_start {
+                    *active.entry(value).or_insert(0) += 1;
+                } else if let Some(count) = active.get_mut(&value) {
+                    *count -= 1;
+                    if *count == 0 {
+                        active.remove(&value);
+                    }
+                }
+                i += 1;
+            }
+            if open {
+                if let Some(seg) = segments.last_mut() {
+                    let from = seg.offset as usize;
+                    let same = values
+                        .get(from..from + seg.len as usize)
+                        .is_some_and(|prev| prev.iter().copied().eq(active.keys().copied()));
+                    if same {
+                        // Only a count changed (adjacent or nested ranges of
+                        // the same sites): the segment simply continues.
+                        continue;
+                    }
+                    // `at` is above the segment's start, so it has a predecessor.
+                    seg.last = at.predecessor().unwrap_or(at);
+                }
+                open = false;
+            }
+            if active.is_empty() {
+                continue;
+            }
+            let offset = values.len();
+            values.extend(active.keys().copied());
+            let (Ok(offset), Ok(len), Ok(_)) = (
+                u32::try_from(offset),
+                u32::try_from(active.len()),
+                u32::try_from(values.len()),
+            ) else {
+                return Err(TableOverflow {
+                    entries: values.len(),
+                });
+            };
+            starts.push(at);
+            // Provisional: runs to the top of the space unless a later
+            // boundary closes it.
+            segments.push(Segment {
+                last: K::MAX,
+                offset,
+                len,
+            });
+            open = true;
+        }
+        Ok(IntervalTable {
+            index: starts.iter().step_by(K::BLOCK).copied().collect(),
+            starts: starts.into_boxed_slice(),
+            segments: segments.into_boxed_slice(),
+            values: values.into_boxed_slice(),
+        })
+    }
+
+    /// The values of every range containing `key` (sorted, deduplicated).
+    #[inline]
+    pub(crate) fn get(&self, key: K) -> &[u32] {
+        // `after` = number of segment starts <= key; segment `after - 1` (if
+        // any) is the only one that can contain `key`. First find the block:
+        // every start before block `b` is <= key, block `b + 1` begins after.
+        let Some(block) = self.index.partition_point(|&s| s <= key).checked_sub(1) else {
+            return &[];
+        };
+        let from = block * K::BLOCK;
+        let to = (from + K::BLOCK).min(self.starts.len());
+        let in_block = self.starts.get(from..to).unwrap_or(&[]);
+        let after = from + in_block.partition_point(|&start| start <= key);
+        let Some(seg) = after.checked_sub(1).and_then(|i| self.segments.get(i)) else {
+            return &[];
+        };
+        if key > seg.last {
+            return &[];
+        }
+        let from = seg.offset as usize;
+        self.values
+            .get(from..from + seg.len as usize)
+            .unwrap_or(&[])
+    }
+
+    /// Number of covered segments (for tests and sizing).
+    #[cfg(test)]
+    pub(crate) fn segment_count(&self) -> usize {
+        self.starts.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn table32(ranges: &[(u32, u32, u32)]) -> IntervalTable<u32> {
+        IntervalTable::build(ranges).expect("fits")
+    }
+
+    #[test]
+    fn empty_table_finds_nothing() {
+        let t = IntervalTable::<u32>::default();
+        assert_eq!(t.get(0), &[] as &[u32]);
+        assert_eq!(t.get(u32::MAX), &[] as &[u32]);
+        let t = table32(&[]);
+        assert_eq!(t.segment_count(), 0);
+        assert_eq!(t.get(7), &[] as &[u32]);
+    }
+
+    #[test]
+    fn single_range_edges() {
+        let t = table32(&[(10, 19, 4)]);
+        assert_eq!(t.get(9), &[] as &[u32]);
+        assert_eq!(t.get(10), &[4]);
+        assert_eq!(t.get(19), &[4]);
+        assert_eq!(t.get(20), &[] as &[u32]);
+        assert_eq!(t.segment_count(), 1);
+    }
+
+    #[test]
+    fn overlapping_ranges_are_split() {
+        // 0..=99 site 1, 50..=149 site 2, 60..=69 site 1 again (nested).
+        let t = table32(&[(0, 99, 1), (50, 149, 2), (60, 69, 1)]);
+        assert_eq!(t.get(0), &[1]);
+        assert_eq!(t.get(49), &[1]);
+        assert_eq!(t.get(50), &[1, 2]);
+        assert_eq!(t.get(65), &[1, 2]);
+        assert_eq!(t.get(70), &[1, 2]);
+        assert_eq!(t.get(99), &[1, 2]);
+        assert_eq!(t.get(100), &[2]);
+        assert_eq!(t.get(149), &[2]);
+        assert_eq!(t.get(150), &[] as &[u32]);
+        // 60 and 70 change only the count of site 1, not the set: merged.
+        assert_eq!(t.segment_count(), 3);
+    }
+
+    #[test]
+    fn adjacent_ranges_of_one_value_merge() {
+        let t = table32(&[(0, 9, 5), (10, 19, 5), (20, 29, 6)]);
+        assert_eq!(t.get(9), &[5]);
+        assert_eq!(t.get(10), &[5]);
+        assert_eq!(t.get(20), &[6]);
+        assert_eq!(t.get(30), &[] as &[u32]);
+        assert_eq!(t.segment_count(), 2);
+    }
+
+    #[test]
+    fn duplicates_and_order_do_not_matter() {
+        let t = table32(&[(5, 5, 9), (5, 5, 2), (5, 5, 9), (0, 10, 2)]);
+        assert_eq!(t.get(5), &[2, 9]);
+        assert_eq!(t.get(4), &[2]);
+        assert_eq!(t.get(6), &[2]);
+    }
+
+    #[test]
+    fn top_of_the_space_does_not_overflow() {
+        let t = table32(&[(u32::MAX, u32::MAX, 1), (u32::MAX - 255, u32::MAX, 2)]);
+        assert_eq!(t.get(u32::MAX), &[1, 2]);
+        assert_eq!(t.get(u32::MAX - 1), &[2]);
+        assert_eq!(t.get(u32::MAX - 256), &[] as &[u32]);
+        let t = IntervalTable::<u128>::build(&[(u128::MAX, u128::MAX, 3)]).expect("fits");
+        assert_eq!(t.get(u128::MAX), &[3]);
+        assert_eq!(t.get(u128::MAX - 1), &[] as &[u32]);
+        assert_eq!(t.get(0), &[] as &[u32]);
+    }
+
+    #[test]
+    fn bottom_of_the_space() {
+        let t = table32(&[(0, 0, 1)]);
+        assert_eq!(t.get(0), &[1]);
+        assert_eq!(t.get(1), &[] as &[u32]);
+        let t = IntervalTable::<u128>::build(&[(0, 255, 1)]).expect("fits");
+        assert_eq!(t.get(0), &[1]);
+        assert_eq!(t.get(255), &[1]);
+        assert_eq!(t.get(256), &[] as &[u32]);
+    }
+
+    #[test]
+    fn whole_space() {
+        let t = table32(&[(0, u32::MAX, 1)]);
+        assert_eq!(t.get(0), &[1]);
+        assert_eq!(t.get(u32::MAX), &[1]);
+        assert_eq!(t.segment_count(), 1);
+    }
+
+    #[test]
+    fn inverted_ranges_are_ignored() {
+        let t = table32(&[(10, 5, 1)]);
+        assert_eq!(t.get(7), &[] as &[u32]);
+        assert_eq!(t.segment_count(), 0);
+    }
+
+    #[test]
+    fn many_intervals_across_blocks() {
+        // 1000 disjoint ranges with gaps: many index blocks; check every
+        // boundary and the gaps around it against the definition.
+        let ranges: Vec<(u32, u32, u32)> = (0..1000u32).map(|i| (i * 10, i * 10 + 4, i)).collect();
+        let t = table32(&ranges);
+        assert_eq!(t.segment_count(), 1000);
+        for i in 0..1000u32 {
+            assert_eq!(t.get(i * 10), &[i]);
+            assert_eq!(t.get(i * 10 + 4), &[i]);
+            assert_eq!(t.get(i * 10 + 5), &[] as &[u32]);
+            assert_eq!(t.get(i * 10 + 9), &[] as &[u32]);
+        }
+        assert_eq!(t.get(u32::MAX), &[] as &[u32]);
+        let ranges6: Vec<(u128, u128, u32)> = ranges
+            .iter()
+            .map(|&(a, b, v)| (u128::from(a) << 64, u128::from(b) << 64, v))
+            .collect();
+        let t = IntervalTable::<u128>::build(&ranges6).expect("fits");
+        for i in 0..1000u32 {
+            let base = u128::from(i * 10) << 64;
+            assert_eq!(t.get(base), &[i]);
+            if let Some(below) = base.checked_sub(1) {
+                assert_eq!(t.get(below), &[] as &[u32], "just below {i}");
+            }
+            assert_eq!(t.get((u128::from(i * 10 + 4) << 64) + 1), &[] as &[u32]);
+        }
+    }
+}
