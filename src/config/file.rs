@@ -1,0 +1,115 @@
+//! The TOML file model: exactly what an operator may write, nothing validated yet.
+//!
+//! Every table denies unknown keys, so a typo is an error that names the key instead of a
+//! setting that silently does nothing. Keys of capabilities that are not built yet are parsed
+//! as raw values so that validation can refuse them by name ("not yet supported").
+
+use serde::Deserialize;
+use std::collections::BTreeMap;
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    #[serde(default)]
+    pub proxy: ProxyFile,
+    pub upstream: Option<UpstreamFile>,
+    #[serde(default)]
+    pub client_ip: ClientIpFile,
+    pub allowlist: Option<AllowlistFile>,
+    #[serde(default)]
+    pub policy: PolicyFile,
+    #[serde(default)]
+    pub admin: AdminFile,
+    #[serde(default)]
+    pub block_page: BlockPageFile,
+    #[serde(default)]
+    pub log: LogFile,
+    pub demo_origin: Option<DemoOriginFile>,
+    /// Later capabilities: present only so they can be refused by name.
+    pub site_binding: Option<toml::Value>,
+    pub route: Option<toml::Value>,
+    pub self_check: Option<toml::Value>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct ProxyFile {
+    pub listen: Option<Vec<String>>,
+    pub threads: Option<usize>,
+    pub grace_period: Option<String>,
+    pub shutdown_timeout: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UpstreamFile {
+    pub addrs: Vec<String>,
+    pub client_ip_header: Option<String>,
+    pub connect_timeout: Option<String>,
+    pub read_timeout: Option<String>,
+    pub keepalive_pool_size: Option<usize>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct ClientIpFile {
+    pub trusted_proxies: Option<Vec<String>>,
+    pub header: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AllowlistFile {
+    pub source: String,
+    pub max_prefix: Option<MaxPrefixFile>,
+    pub poll_interval: Option<toml::Value>,
+    pub last_good: Option<toml::Value>,
+    pub max_shrink: Option<toml::Value>,
+    pub overrides: Option<toml::Value>,
+    pub max_override_days: Option<toml::Value>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MaxPrefixFile {
+    pub v4: Option<u8>,
+    pub v6: Option<u8>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct PolicyFile {
+    pub mode: Option<String>,
+    pub enforce_from: Option<toml::Value>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct AdminFile {
+    pub listen: Option<String>,
+    pub token_file: Option<String>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct BlockPageFile {
+    /// Who to contact, shown on every page ("de servicedesk: 030 123 45 67").
+    pub support_contact: Option<String>,
+    /// Per-language overrides of `support_contact`, keyed by language code.
+    pub support_contact_by_lang: Option<BTreeMap<String, String>>,
+    /// The name of the admin store as school admins know it ("Basispoort").
+    pub admin_store_name: Option<String>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct LogFile {
+    pub format: Option<String>,
+    pub level: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DemoOriginFile {
+    pub listen: String,
+}

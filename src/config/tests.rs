@@ -1,0 +1,163 @@
+//! Config validation: defaults, and an error naming file, key and value for each bad input.
+
+use super::*;
+
+const MIN: &str = r#"
+[upstream]
+addrs = ["127.0.0.1:8081"]
+[allowlist]
+source = "config/allowlist.json"
+"#;
+
+fn load(text: &str) -> Result<Config, ConfigError> {
+    Config::from_toml(Path::new("gate.toml"), text)
+}
+
+fn err(text: &str) -> String {
+    load(text).expect_err("should be refused").to_string()
+}
+
+#[test]
+fn minimal_config_has_sensible_defaults() {
+    let c = load(MIN).unwrap();
+    assert_eq!(c.proxy.listen, vec!["127.0.0.1:8080".parse().unwrap()]);
+    assert_eq!(c.admin.listen, "127.0.0.1:9090".parse().unwrap());
+    assert!(!c.admin.status_needs_token());
+    assert_eq!(c.upstream.client_ip_header.as_str(), "x-forwarded-for");
+    assert_eq!(c.client_ip.header, HeaderMode::XForwardedFor);
+    assert!(c.client_ip.trusted.nets().is_empty());
+    assert_eq!(c.policy.mode, Mode::Enforce);
+    assert_eq!(c.allowlist.compile.max_prefix_v4, 16);
+    assert_eq!(c.allowlist.compile.max_prefix_v6, 32);
+    assert_eq!(c.proxy.grace_period, Duration::from_secs(5));
+    assert_eq!(c.log.format, LogFormat::Json);
+    assert_eq!(c.block_page.admin_store_name, "Basispoort");
+}
+
+#[test]
+fn unknown_keys_name_the_key_and_file() {
+    let e = err(&format!("{MIN}\n[proxy]\nlisten_on = []\n"));
+    assert!(e.starts_with("gate.toml:"), "{e}");
+    assert!(e.contains("listen_on"), "{e}");
+    let e = err(&format!("{MIN}\n[nonsense]\n"));
+    assert!(e.contains("nonsense"), "{e}");
+}
+
+#[test]
+fn later_keys_are_refused_by_name() {
+    for (extra, key) in [
+        ("[site_binding]\ncookie = \"x\"\n", "site_binding"),
+        ("[[route]]\npath_prefix = \"/\"\n", "route"),
+        ("[self_check]\npath = \"/c\"\n", "self_check"),
+        (
+            "[policy]\nenforce_from = \"2027-01-11T00:00:00+01:00\"\n",
+            "policy.enforce_from",
+        ),
+    ] {
+        let e = err(&format!("{MIN}\n{extra}"));
+        assert!(e.contains(&format!("`{key}` is not yet supported")), "{e}");
+    }
+    for key in [
+        "poll_interval = \"30s\"",
+        "last_good = \"/x\"",
+        "max_shrink = 0.2",
+        "overrides = \"o.json\"",
+        "max_override_days = 14",
+    ] {
+        let e = err(&MIN.replace(
+            "source = \"config/allowlist.json\"",
+            &format!("source = \"a.json\"\n{key}"),
+        ));
+        assert!(e.contains("not yet supported"), "{e}");
+    }
+}
+
+#[test]
+fn trusted_proxies_are_strict() {
+    let with = |t: &str| format!("{MIN}\n[client_ip]\ntrusted_proxies = [{t}]\n");
+    assert!(err(&with("\"0.0.0.0/0\"")).contains("trusting every address"));
+    assert!(err(&with("\"::/0\"")).contains("trusting every address"));
+    assert!(err(&with("\"::ffff:0.0.0.0/96\"")).contains("trusting every address"));
+    let e = err(&with("\"192.0.2.1/24\""));
+    assert!(
+        e.contains("client_ip.trusted_proxies[0]") && e.contains("192.0.2.0/24"),
+        "{e}"
+    );
+    let e = err(&with("\"10.0.0.0/8\", \"proxy.local\""));
+    assert!(
+        e.contains("trusted_proxies[1]") && e.contains("proxy.local"),
+        "{e}"
+    );
+    let c = load(&with("\"10.0.0.0/8\", \"2001:db8::1\"")).unwrap();
+    assert!(c.client_ip.trusted.contains("10.2.3.4".parse().unwrap()));
+    assert!(c.client_ip.trusted.contains("2001:db8::1".parse().unwrap()));
+}
+
+#[test]
+fn bad_values_are_named() {
+    let cases = [
+        (
+            format!("{MIN}\n[policy]\nmode = \"strict\"\n"),
+            "policy.mode",
+        ),
+        (
+            format!("{MIN}\n[client_ip]\nheader = \"x-real-ip\"\n"),
+            "client_ip.header",
+        ),
+        (
+            format!("{MIN}\n[proxy]\nlisten = [\"localhost:80\"]\n"),
+            "proxy.listen",
+        ),
+        (format!("{MIN}\n[proxy]\nlisten = []\n"), "proxy.listen"),
+        (
+            format!("{MIN}\n[proxy]\ngrace_period = \"soon\"\n"),
+            "proxy.grace_period",
+        ),
+        (
+            format!("{MIN}\n[proxy]\ngrace_period = \"1500ms\"\n"),
+            "proxy.grace_period",
+        ),
+        (format!("{MIN}\n[proxy]\nthreads = 0\n"), "proxy.threads"),
+        (format!("{MIN}\n[log]\nformat = \"xml\"\n"), "log.format"),
+        (
+            format!("{MIN}\n[admin]\nlisten = \"127.0.0.1:8080\"\n"),
+            "admin.listen",
+        ),
+        (
+            format!("{MIN}\n[admin]\nlisten = \"0.0.0.0:9090\"\n"),
+            "admin.token_file",
+        ),
+        (
+            format!("{MIN}\n[admin]\ntoken_file = \"/nonexistent/token\"\n"),
+            "admin.token_file",
+        ),
+        (
+            MIN.replace(
+                "source = \"config/allowlist.json\"",
+                "source = \"a.json\"\nmax_prefix = { v4 = 0 }",
+            ),
+            "allowlist.max_prefix.v4",
+        ),
+        (
+            MIN.replace(
+                "source = \"config/allowlist.json\"",
+                "source = \"https://store.example/al\"",
+            ),
+            "allowlist.source",
+        ),
+        (MIN.replace("[\"127.0.0.1:8081\"]", "[]"), "upstream.addrs"),
+        (
+            MIN.replace("[upstream]\naddrs = [\"127.0.0.1:8081\"]", ""),
+            "upstream.addrs",
+        ),
+        (
+            format!("{MIN}\n[block_page]\nsupport_contact_by_lang = {{ de = \"x\" }}\n"),
+            "support_contact_by_lang.de",
+        ),
+    ];
+    for (text, key) in cases {
+        let e = err(&text);
+        assert!(e.starts_with("gate.toml:"), "{e}");
+        assert!(e.contains(key), "expected {key} in: {e}");
+    }
+}
