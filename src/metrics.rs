@@ -1,0 +1,201 @@
+//! Prometheus metrics: one [`Metrics`] struct registered on an injected registry, so two gates
+//! in one process (tests) never share counters. Labels are low-cardinality only: never a
+//! school id or an address.
+
+use crate::decision::{Decision, Reason, Verdict};
+use pingora_prometheus::prometheus::{
+    self, Encoder, Gauge, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge,
+    IntGaugeVec, Opts, Registry, TextEncoder,
+};
+
+pub struct Metrics {
+    registry: Registry,
+    pub requests: IntCounterVec,
+    pub would_block: IntCounterVec,
+    pub request_duration: HistogramVec,
+    pub client_ip: IntCounterVec,
+    pub pages: IntCounterVec,
+    pub upstream_responses: IntCounterVec,
+    pub allowlist_ranges: IntGauge,
+    pub allowlist_sites: IntGauge,
+    pub allowlist_exceptions: IntGauge,
+    pub allowlist_quarantined: IntGauge,
+    pub allowlist_unknown_fields: IntGauge,
+    pub allowlist_loads: IntCounterVec,
+    pub allowlist_load_seconds: Gauge,
+    pub allowlist_loaded_timestamp: Gauge,
+    pub allowlist_info: IntGaugeVec,
+    pub allowlist_loaded: IntGauge,
+    pub build_info: IntGaugeVec,
+    pub admin_unauthorized: IntCounter,
+}
+
+fn reg<T: prometheus::core::Collector + Clone + 'static>(registry: &Registry, c: T) -> T {
+    // Names are fixed in this file and registered once per registry, so a clash is a bug.
+    registry
+        .register(Box::new(c.clone()))
+        .expect("metric registered twice");
+    c
+}
+
+impl Metrics {
+    /// Create and register every metric on `registry`.
+    pub fn new(registry: Registry) -> Metrics {
+        let r = &registry;
+        let counter_vec = |name: &str, help: &str, labels: &[&str]| {
+            reg(
+                r,
+                IntCounterVec::new(Opts::new(name, help), labels).expect("valid metric"),
+            )
+        };
+        let int_gauge =
+            |name: &str, help: &str| reg(r, IntGauge::new(name, help).expect("valid metric"));
+        let m = Metrics {
+            requests: counter_vec(
+                "poortwachter_requests_total",
+                "Requests by decision and reason.",
+                &["decision", "reason"],
+            ),
+            would_block: counter_vec(
+                "poortwachter_would_block_total",
+                "Requests let through that enforcement would have blocked (report-only), by reason.",
+                &["reason"],
+            ),
+            request_duration: reg(
+                r,
+                HistogramVec::new(
+                    HistogramOpts::new(
+                        "poortwachter_request_duration_seconds",
+                        "Time from request start to the end of the response, by decision.",
+                    )
+                    .buckets(vec![
+                        0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0,
+                        2.5, 5.0, 10.0,
+                    ]),
+                    &["decision"],
+                )
+                .expect("valid metric"),
+            ),
+            client_ip: counter_vec(
+                "poortwachter_client_ip_resolutions_total",
+                "Client IP resolution outcomes: source peer, header, or unresolvable.",
+                &["outcome"],
+            ),
+            pages: counter_vec(
+                "poortwachter_pages_total",
+                "Pages answered by the gate itself, by page kind and format.",
+                &["page", "format"],
+            ),
+            upstream_responses: counter_vec(
+                "poortwachter_upstream_responses_total",
+                "Responses to forwarded requests, by status class (gate-generated failures as 'error').",
+                &["class"],
+            ),
+            allowlist_ranges: int_gauge(
+                "poortwachter_allowlist_ranges",
+                "Ranges in the allowlist in force.",
+            ),
+            allowlist_sites: int_gauge(
+                "poortwachter_allowlist_sites",
+                "Sites in the allowlist in force.",
+            ),
+            allowlist_exceptions: int_gauge(
+                "poortwachter_allowlist_exceptions",
+                "Exceptions in the allowlist in force (valid or not at this moment).",
+            ),
+            allowlist_quarantined: int_gauge(
+                "poortwachter_allowlist_quarantined_entries",
+                "Entries of the allowlist in force that were skipped as invalid.",
+            ),
+            allowlist_unknown_fields: int_gauge(
+                "poortwachter_allowlist_unknown_fields",
+                "Unknown fields seen in the allowlist in force (tolerated).",
+            ),
+            allowlist_loads: counter_vec(
+                "poortwachter_allowlist_loads_total",
+                "Allowlist load attempts by result.",
+                &["result"],
+            ),
+            allowlist_load_seconds: reg(
+                r,
+                Gauge::new(
+                    "poortwachter_allowlist_load_duration_seconds",
+                    "Time the last successful load took to read, parse and compile.",
+                )
+                .expect("valid metric"),
+            ),
+            allowlist_loaded_timestamp: reg(
+                r,
+                Gauge::new(
+                    "poortwachter_allowlist_loaded_timestamp_seconds",
+                    "Unix time when the allowlist in force was loaded.",
+                )
+                .expect("valid metric"),
+            ),
+            allowlist_info: reg(
+                r,
+                IntGaugeVec::new(
+                    Opts::new(
+                        "poortwachter_allowlist_info",
+                        "The allowlist in force (value 1), by version and source.",
+                    ),
+                    &["version", "source"],
+                )
+                .expect("valid metric"),
+            ),
+            allowlist_loaded: int_gauge(
+                "poortwachter_allowlist_loaded",
+                "1 once a valid allowlist is in force (the gate is ready), else 0.",
+            ),
+            build_info: reg(
+                r,
+                IntGaugeVec::new(
+                    Opts::new("poortwachter_build_info", "Build information (value 1)."),
+                    &["version"],
+                )
+                .expect("valid metric"),
+            ),
+            admin_unauthorized: reg(
+                r,
+                IntCounter::new(
+                    "poortwachter_admin_unauthorized_total",
+                    "Admin requests refused for a missing or wrong token.",
+                )
+                .expect("valid metric"),
+            ),
+            registry,
+        };
+        m.build_info
+            .with_label_values(&[env!("CARGO_PKG_VERSION")])
+            .set(1);
+        // Pre-create the label sets a dashboard expects, so absent traffic reads as 0, not "no data".
+        for reason in Reason::ALL {
+            for verdict in [Verdict::Allow, Verdict::Block, Verdict::Bypass] {
+                m.requests
+                    .with_label_values(&[verdict.as_str(), reason.as_str()]);
+            }
+        }
+        m
+    }
+
+    /// Count one decided request.
+    pub fn observe_decision(&self, d: &Decision) {
+        self.requests
+            .with_label_values(&[d.verdict.as_str(), d.reason.as_str()])
+            .inc();
+        if d.would_block {
+            self.would_block
+                .with_label_values(&[d.reason.as_str()])
+                .inc();
+        }
+    }
+
+    /// Prometheus text exposition of this registry.
+    pub fn encode(&self) -> (String, Vec<u8>) {
+        let encoder = TextEncoder::new();
+        let mut buf = Vec::new();
+        // Encoding our own well-formed families into a Vec cannot fail.
+        let _ = encoder.encode(&self.registry.gather(), &mut buf);
+        (encoder.format_type().to_string(), buf)
+    }
+}

@@ -1,0 +1,385 @@
+//! The Pingora wiring of the request path, kept thin: `request_filter` evaluates and may
+//! answer with a page; `upstream_request_filter` writes the headers the upstream may trust;
+//! `fail_to_proxy` turns upstream failures into a friendly page; `logging` is the one place
+//! for the decision log line and metrics.
+
+use crate::allowlist::Snapshot;
+use crate::client_ip::{ClientIpSource, PeerAddr};
+use crate::decision::{Decision, RouteAction, Verdict};
+use crate::gate::Gate;
+use crate::page::{self, PageKind, PageRequest, Rendered};
+use crate::request_id::RequestId;
+use async_trait::async_trait;
+use pingora::http::{RequestHeader, ResponseHeader};
+use pingora::prelude::{HttpPeer, ProxyHttp, Session};
+use pingora::{Error, ErrorSource, ErrorType, Result};
+use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
+/// Every client-sent copy of these is removed before forwarding: the upstream must only see
+/// what the gate wrote. Underscore spellings too, since some servers fold `_` into `-`.
+const FORWARDING_HEADERS: &[&str] = &[
+    "forwarded",
+    "x-forwarded-for",
+    "x_forwarded_for",
+    "x-real-ip",
+    "x_real_ip",
+    "true-client-ip",
+    "true_client_ip",
+    "cf-connecting-ip",
+    "cf_connecting_ip",
+    "x-client-ip",
+    "x_client_ip",
+    "x-request-id",
+    "x_request_id",
+    "x-poortwachter-site",
+    "x_poortwachter_site",
+];
+
+/// Per-request state.
+pub struct RequestCtx {
+    started: Instant,
+    request_id: RequestId,
+    client_ip: Option<IpAddr>,
+    source: &'static str,
+    decision: Option<Decision>,
+    /// The snapshot the decision was made on: the request finishes on it.
+    snapshot: Option<Arc<Snapshot>>,
+    /// Page answered by the gate itself, for logging.
+    page: Option<PageKind>,
+    upstream_tries: usize,
+    upstream: Option<SocketAddr>,
+}
+
+pub struct GateProxy {
+    gate: Arc<Gate>,
+    next_upstream: AtomicUsize,
+}
+
+impl GateProxy {
+    pub fn new(gate: Arc<Gate>) -> GateProxy {
+        GateProxy {
+            gate,
+            next_upstream: AtomicUsize::new(0),
+        }
+    }
+
+    fn render(
+        &self,
+        session: &Session,
+        ctx: &RequestCtx,
+        kind: PageKind,
+        status: u16,
+        reason: &str,
+    ) -> Rendered {
+        let h = &session.req_header().headers;
+        self.gate.pages.render(&PageRequest {
+            kind,
+            status,
+            reason,
+            client_ip: ctx.client_ip,
+            request_id: &ctx.request_id,
+            accept: h.get(http::header::ACCEPT).map(|v| v.as_bytes()),
+            accept_language: h.get(http::header::ACCEPT_LANGUAGE).map(|v| v.as_bytes()),
+        })
+    }
+
+    async fn send_page(
+        &self,
+        session: &mut Session,
+        ctx: &mut RequestCtx,
+        kind: PageKind,
+        page: Rendered,
+    ) -> Result<()> {
+        let mut resp = ResponseHeader::build(page.status, Some(6))?;
+        resp.insert_header(http::header::CONTENT_TYPE, page.content_type)?;
+        resp.insert_header(http::header::CONTENT_LENGTH, page.body.len())?;
+        resp.insert_header(http::header::CACHE_CONTROL, page::CACHE_CONTROL)?;
+        resp.insert_header(http::header::CONTENT_LANGUAGE, page.language)?;
+        resp.insert_header(http::header::VARY, page::VARY)?;
+        resp.insert_header("x-request-id", ctx.request_id.as_str())?;
+        let format = if page.content_type.starts_with("application/") {
+            "json"
+        } else {
+            "html"
+        };
+        self.gate
+            .metrics
+            .pages
+            .with_label_values(&[kind_label(kind), format])
+            .inc();
+        ctx.page = Some(kind);
+        let head_only = session.req_header().method == http::Method::HEAD;
+        session
+            .write_response_header(Box::new(resp), head_only)
+            .await?;
+        if !head_only {
+            session.write_response_body(Some(page.body), true).await?;
+        }
+        Ok(())
+    }
+}
+
+fn kind_label(kind: PageKind) -> &'static str {
+    match kind {
+        PageKind::Location => "location",
+        PageKind::OtherSite => "other_site",
+        PageKind::Claim => "claim",
+        PageKind::Unresolvable => "unresolvable",
+        PageKind::RouteBlocked => "route_blocked",
+        PageKind::NoAllowlist => "no_allowlist",
+        PageKind::Upstream => "upstream_error",
+    }
+}
+
+fn peer_of(session: &Session) -> PeerAddr {
+    PeerAddr(
+        session
+            .client_addr()
+            .and_then(|a| a.as_inet())
+            .map(|a| a.ip()),
+    )
+}
+
+#[async_trait]
+impl ProxyHttp for GateProxy {
+    type CTX = RequestCtx;
+
+    fn new_ctx(&self) -> RequestCtx {
+        RequestCtx {
+            started: Instant::now(),
+            request_id: RequestId::new(),
+            client_ip: None,
+            source: "none",
+            decision: None,
+            snapshot: None,
+            page: None,
+            upstream_tries: 0,
+            upstream: None,
+        }
+    }
+
+    async fn request_filter(&self, session: &mut Session, ctx: &mut RequestCtx) -> Result<bool> {
+        let gate = &self.gate;
+        let header = gate.config.client_ip.header.header_name();
+        let eval = {
+            let lines = session
+                .req_header()
+                .headers
+                .get_all(header)
+                .iter()
+                .map(|v| v.as_bytes());
+            gate.evaluate(peer_of(session), lines, RouteAction::Enforce, gate.now())
+        };
+        match &eval.client {
+            Ok(r) => {
+                ctx.client_ip = Some(r.ip.addr());
+                ctx.source = match r.source {
+                    ClientIpSource::Peer => "peer",
+                    ClientIpSource::Header => header,
+                };
+            }
+            Err(_) => ctx.source = "unresolvable",
+        }
+        let decision = eval.decision;
+        ctx.decision = Some(decision);
+        ctx.snapshot = eval.snapshot;
+        if decision.verdict != Verdict::Block {
+            return Ok(false);
+        }
+        let kind = PageKind::for_reason(decision.reason);
+        let page = self.render(
+            session,
+            ctx,
+            kind,
+            decision.block_status(),
+            decision.reason.as_str(),
+        );
+        self.send_page(session, ctx, kind, page).await?;
+        Ok(true)
+    }
+
+    async fn upstream_peer(
+        &self,
+        _session: &mut Session,
+        ctx: &mut RequestCtx,
+    ) -> Result<Box<HttpPeer>> {
+        let up = &self.gate.config.upstream;
+        // Round robin; a retry after a failed connect moves on to the next address.
+        let i = self.next_upstream.fetch_add(1, Ordering::Relaxed);
+        let addr = up.addrs[i % up.addrs.len()];
+        ctx.upstream_tries += 1;
+        ctx.upstream = Some(addr);
+        let mut peer = HttpPeer::new(addr, false, String::new());
+        peer.options.connection_timeout = Some(up.connect_timeout);
+        peer.options.read_timeout = Some(up.read_timeout);
+        peer.options.idle_timeout = Some(std::time::Duration::from_secs(60));
+        Ok(Box::new(peer))
+    }
+
+    fn fail_to_connect(
+        &self,
+        _session: &mut Session,
+        _peer: &HttpPeer,
+        ctx: &mut RequestCtx,
+        mut e: Box<Error>,
+    ) -> Box<Error> {
+        // Nothing was sent yet, so another upstream may take the request.
+        if ctx.upstream_tries < self.gate.config.upstream.addrs.len() {
+            e.set_retry(true);
+        }
+        e
+    }
+
+    async fn upstream_request_filter(
+        &self,
+        _session: &mut Session,
+        req: &mut RequestHeader,
+        ctx: &mut RequestCtx,
+    ) -> Result<()> {
+        // Runs after Pingora's hop-by-hop processing, so a `Connection:` nomination cannot
+        // remove what is written here.
+        for name in FORWARDING_HEADERS {
+            req.remove_header(*name);
+        }
+        let client_ip_header = &self.gate.config.upstream.client_ip_header;
+        req.remove_header(client_ip_header);
+        if let Some(ip) = ctx.client_ip {
+            req.insert_header(client_ip_header.clone(), ip.to_string())?;
+        }
+        req.insert_header("x-request-id", ctx.request_id.as_str())?;
+        Ok(())
+    }
+
+    async fn response_filter(
+        &self,
+        _session: &mut Session,
+        resp: &mut ResponseHeader,
+        ctx: &mut RequestCtx,
+    ) -> Result<()> {
+        resp.insert_header("x-request-id", ctx.request_id.as_str())?;
+        let class = match resp.status.as_u16() {
+            100..=199 => "1xx",
+            200..=299 => "2xx",
+            300..=399 => "3xx",
+            400..=499 => "4xx",
+            _ => "5xx",
+        };
+        self.gate
+            .metrics
+            .upstream_responses
+            .with_label_values(&[class])
+            .inc();
+        Ok(())
+    }
+
+    async fn fail_to_proxy(
+        &self,
+        session: &mut Session,
+        e: &Error,
+        ctx: &mut RequestCtx,
+    ) -> pingora::proxy::FailToProxy {
+        let code = match e.etype() {
+            ErrorType::HTTPStatus(code) => *code,
+            ErrorType::ConnectTimedout | ErrorType::ReadTimedout | ErrorType::WriteTimedout
+                if e.esource() == &ErrorSource::Upstream =>
+            {
+                504
+            }
+            _ => match e.esource() {
+                ErrorSource::Upstream => 502,
+                ErrorSource::Downstream => match e.etype() {
+                    ErrorType::WriteError | ErrorType::ReadError | ErrorType::ConnectionClosed => 0,
+                    _ => 400,
+                },
+                ErrorSource::Internal | ErrorSource::Unset => 500,
+            },
+        };
+        if e.esource() == &ErrorSource::Upstream {
+            self.gate
+                .metrics
+                .upstream_responses
+                .with_label_values(&["error"])
+                .inc();
+        }
+        if code >= 500 && session.response_written().is_none() {
+            let page = self.render(session, ctx, PageKind::Upstream, code, "upstream_error");
+            if let Err(err) = self.send_page(session, ctx, PageKind::Upstream, page).await {
+                tracing::debug!(error = %err, "could not send the upstream failure page");
+            }
+        } else if code > 0 && session.response_written().is_none() {
+            if let Err(err) = session.respond_error(code).await {
+                tracing::debug!(error = %err, "could not send an error response");
+            }
+        }
+        pingora::proxy::FailToProxy {
+            error_code: code,
+            can_reuse_downstream: false,
+        }
+    }
+
+    fn suppress_error_log(&self, _session: &Session, _ctx: &RequestCtx, e: &Error) -> bool {
+        // A pupil closing a tab is not an error of ours.
+        e.esource() == &ErrorSource::Downstream
+    }
+
+    async fn logging(&self, session: &mut Session, e: Option<&Error>, ctx: &mut RequestCtx) {
+        let status = session.response_written().map_or(0, |r| r.status.as_u16());
+        let elapsed = ctx.started.elapsed();
+        let m = &self.gate.metrics;
+        let Some(d) = ctx.decision else {
+            // The request failed before a decision (e.g. a malformed request).
+            tracing::info!(
+                target: "poortwachter::access",
+                request_id = %ctx.request_id,
+                status,
+                error = e.map(|e| e.to_string()),
+                "request ended before a decision"
+            );
+            return;
+        };
+        m.observe_decision(&d);
+        m.request_duration
+            .with_label_values(&[d.verdict.as_str()])
+            .observe(elapsed.as_secs_f64());
+        m.client_ip
+            .with_label_values(&[match ctx.source {
+                "peer" => "peer",
+                "unresolvable" => "unresolvable",
+                _ => "header",
+            }])
+            .inc();
+        let req = session.req_header();
+        tracing::info!(
+            target: "poortwachter::access",
+            request_id = %ctx.request_id,
+            client_ip = ctx.client_ip.map(tracing::field::display),
+            client_ip_source = ctx.source,
+            site = site_id(ctx),
+            decision = d.verdict.as_str(),
+            reason = d.reason.as_str(),
+            would_block = d.would_block,
+            status,
+            method = %req.method,
+            path = req.uri.path(),
+            upstream = ctx.upstream.map(tracing::field::display),
+            page = ctx.page.map(kind_label),
+            duration_ms = elapsed.as_secs_f64() * 1000.0,
+            error = e.filter(|e| e.esource() != &ErrorSource::Downstream).map(|e| e.to_string()),
+        );
+    }
+}
+
+/// The id of the site that made the location check pass.
+fn site_id(ctx: &RequestCtx) -> Option<&str> {
+    let idx = ctx.decision?.site?;
+    let snapshot = ctx.snapshot.as_deref()?;
+    snapshot.sites().get(idx as usize).map(|s| s.id.as_str())
+}
+
+/// The headers removed from every forwarded request.
+pub fn forwarding_headers() -> &'static [&'static str] {
+    FORWARDING_HEADERS
+}

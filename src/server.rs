@@ -1,0 +1,191 @@
+//! Assembling and running the Pingora server: the proxy listeners, the admin listener and,
+//! when configured, the demo origin; plus how it is told to stop.
+//!
+//! Shutdown: SIGTERM drains (listeners close, in-flight requests finish) for
+//! `[proxy] grace_period`, then gives the runtimes `shutdown_timeout`; SIGINT exits at once.
+//! Tests stop an in-process gate through a [`StopHandle`] instead of signals.
+
+use crate::admin::AdminApp;
+use crate::demo_origin::DemoOrigin;
+use crate::gate::Gate;
+use crate::proxy::GateProxy;
+use async_trait::async_trait;
+use pingora::server::configuration::ServerConf;
+use pingora::server::{RunArgs, Server, ShutdownSignal, ShutdownSignalWatch};
+use pingora::services::listening::Service;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use tokio::sync::watch;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    #[error("cannot listen on {addr} ({key}): {source}")]
+    Bind {
+        key: &'static str,
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+}
+
+impl ServerError {
+    /// Whether the address was taken by someone else (tests retry with another port).
+    pub fn is_addr_in_use(&self) -> bool {
+        match self {
+            ServerError::Bind { source, .. } => source.kind() == std::io::ErrorKind::AddrInUse,
+        }
+    }
+}
+
+/// SIGTERM → graceful, SIGINT → fast. SIGQUIT (Pingora's upgrade signal) is not used: the
+/// gate does not hand over sockets to a new process.
+pub struct UnixSignals;
+
+#[async_trait]
+impl ShutdownSignalWatch for UnixSignals {
+    async fn recv(&self) -> ShutdownSignal {
+        use tokio::signal::unix::{signal, SignalKind};
+        let (Ok(mut term), Ok(mut int)) = (
+            signal(SignalKind::terminate()),
+            signal(SignalKind::interrupt()),
+        ) else {
+            tracing::error!("cannot install signal handlers; shutting down");
+            return ShutdownSignal::FastShutdown;
+        };
+        tokio::select! {
+            _ = term.recv() => {
+                tracing::info!("SIGTERM: draining, then exiting");
+                ShutdownSignal::GracefulTerminate
+            }
+            _ = int.recv() => {
+                tracing::info!("SIGINT: exiting now");
+                ShutdownSignal::FastShutdown
+            }
+        }
+    }
+}
+
+/// Stops an in-process gate.
+#[derive(Clone)]
+pub struct StopHandle(Arc<watch::Sender<Option<bool>>>);
+
+impl StopHandle {
+    /// Stop at once (`graceful = false`) or after the grace period.
+    pub fn stop(&self, graceful: bool) {
+        self.0.send_replace(Some(graceful));
+    }
+}
+
+struct ChannelSignal(watch::Receiver<Option<bool>>);
+
+#[async_trait]
+impl ShutdownSignalWatch for ChannelSignal {
+    async fn recv(&self) -> ShutdownSignal {
+        let mut rx = self.0.clone();
+        let graceful = match rx.wait_for(Option::is_some).await {
+            Ok(v) => v.unwrap_or(false),
+            // The handle is gone: nobody can stop us any more, so stop now.
+            Err(_) => false,
+        };
+        if graceful {
+            ShutdownSignal::GracefulTerminate
+        } else {
+            ShutdownSignal::FastShutdown
+        }
+    }
+}
+
+/// A stop handle and the signal watch it drives.
+pub fn stop_channel() -> (StopHandle, Box<dyn ShutdownSignalWatch>) {
+    let (tx, rx) = watch::channel(None);
+    (StopHandle(Arc::new(tx)), Box::new(ChannelSignal(rx)))
+}
+
+/// Check that every listen address can be bound, so a taken port is a clear error at start
+/// instead of a listener that silently never comes up.
+fn check_bindable(gate: &Gate) -> Result<(), ServerError> {
+    let cfg = &gate.config;
+    let addrs = cfg
+        .proxy
+        .listen
+        .iter()
+        .map(|a| ("proxy.listen", *a))
+        .chain(std::iter::once(("admin.listen", cfg.admin.listen)))
+        .chain(cfg.demo_origin.map(|a| ("demo_origin.listen", a)));
+    for (key, addr) in addrs {
+        std::net::TcpListener::bind(addr).map_err(|source| ServerError::Bind {
+            key,
+            addr,
+            source,
+        })?;
+    }
+    Ok(())
+}
+
+/// Build the Pingora server for `gate`.
+pub fn build(gate: Arc<Gate>) -> Result<Server, ServerError> {
+    check_bindable(&gate)?;
+    let cfg = gate.config.clone();
+    let conf = ServerConf {
+        threads: cfg.proxy.threads,
+        grace_period_seconds: Some(cfg.proxy.grace_period.as_secs()),
+        graceful_shutdown_timeout_seconds: Some(cfg.proxy.shutdown_timeout.as_secs()),
+        upstream_keepalive_pool_size: cfg.upstream.keepalive_pool_size,
+        ..ServerConf::default()
+    };
+    let mut server = Server::new_with_opt_and_conf(None, conf);
+
+    let mut proxy = pingora::proxy::http_proxy_service_with_name(
+        &server.configuration,
+        GateProxy::new(gate.clone()),
+        "poortwachter proxy",
+    );
+    for addr in &cfg.proxy.listen {
+        proxy.add_tcp(&addr.to_string());
+    }
+    server.add_service(proxy);
+
+    let mut admin = Service::new(
+        "poortwachter admin".to_string(),
+        AdminApp::new(gate.clone()),
+    );
+    admin.threads = Some(1);
+    admin.add_tcp(&cfg.admin.listen.to_string());
+    server.add_service(admin);
+
+    if let Some(addr) = cfg.demo_origin {
+        let mut demo = Service::new(
+            "demo origin".to_string(),
+            DemoOrigin {
+                client_ip_header: cfg.upstream.client_ip_header.clone(),
+            },
+        );
+        demo.threads = Some(1);
+        demo.add_tcp(&addr.to_string());
+        server.add_service(demo);
+    }
+    Ok(server)
+}
+
+/// Load the allowlist, then serve until `signal` says stop. Blocks the calling thread.
+pub fn run(gate: Arc<Gate>, signal: Box<dyn ShutdownSignalWatch>) -> Result<(), ServerError> {
+    // A failed first load is not fatal: the gate answers 503 pages and stays not-ready, so an
+    // orchestrator never routes pupils to it, and operations see why in /status.
+    if let Err(e) = gate.load_allowlist() {
+        tracing::warn!(error = %e, "starting without an allowlist: not ready, answering 503 pages");
+    }
+    let server = build(gate.clone())?;
+    let cfg = &gate.config;
+    tracing::info!(
+        listen = ?cfg.proxy.listen,
+        admin = %cfg.admin.listen,
+        upstream = ?cfg.upstream.addrs,
+        mode = cfg.policy.mode.as_str(),
+        ready = gate.is_ready(),
+        "poortwachter started"
+    );
+    server.run(RunArgs {
+        shutdown_signal: signal,
+    });
+    tracing::info!("poortwachter stopped");
+    Ok(())
+}
