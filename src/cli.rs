@@ -1,0 +1,178 @@
+//! The command line: `run`, `check` and `explain`. Raw arguments are parsed by clap, then
+//! each command loads the validated configuration and does its job; errors surface here, at
+//! the edge, as one clear message and a non-zero exit code.
+
+use crate::config::Config;
+use crate::explain::{self, HeaderArg};
+use crate::gate::{self, Gate};
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use pingora_prometheus::prometheus::Registry;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "poortwachter",
+    version,
+    about = "Edge gate: tests start only from registered school locations"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the gate.
+    Run {
+        #[arg(long, value_name = "FILE")]
+        config: PathBuf,
+    },
+    /// Validate the configuration and the allowlist.
+    ///
+    /// Exit 0 when valid (warnings are printed), 1 on errors, 2 with --strict when there are
+    /// warnings (quarantined entries, trusted proxies overlapping the allowlist).
+    Check {
+        #[arg(long, value_name = "FILE")]
+        config: PathBuf,
+        /// Treat warnings as failures.
+        #[arg(long)]
+        strict: bool,
+    },
+    /// Explain the decision for one request, as JSON, using the proxy's own code path.
+    Explain {
+        #[arg(long, value_name = "FILE")]
+        config: PathBuf,
+        /// The TCP peer address the gate would see (or `unix`).
+        #[arg(long, value_name = "IP")]
+        peer: String,
+        /// A request header, e.g. 'X-Forwarded-For: 192.0.2.1'; repeat for more.
+        #[arg(long = "header", value_name = "'Name: value'")]
+        headers: Vec<HeaderArg>,
+        /// The request path.
+        #[arg(long, default_value = "/")]
+        path: String,
+        /// The request host.
+        #[arg(long)]
+        host: Option<String>,
+        /// Evaluate at this moment (RFC 3339) instead of now.
+        #[arg(long, value_name = "TIME")]
+        at: Option<String>,
+    },
+}
+
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run_command(cli.command) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn load(config: &std::path::Path) -> anyhow::Result<Config> {
+    Ok(Config::load(config)?)
+}
+
+fn run_command(command: Command) -> anyhow::Result<ExitCode> {
+    match command {
+        Command::Run { config } => {
+            let cfg = load(&config)?;
+            crate::logging::init(&cfg.log);
+            let gate = Arc::new(Gate::new(cfg, Registry::new(), gate::system_clock())?);
+            crate::server::run(gate, Box::new(crate::server::UnixSignals))?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Check { config, strict } => check(&config, strict),
+        Command::Explain {
+            config,
+            peer,
+            headers,
+            path: _,
+            host: _,
+            at,
+        } => {
+            let cfg = load(&config)?;
+            let peer = explain::parse_peer(&peer).map_err(anyhow::Error::msg)?;
+            let at = match at {
+                Some(s) => explain::parse_at(&s).map_err(anyhow::Error::msg)?,
+                None => time::OffsetDateTime::now_utc(),
+            };
+            let gate = Gate::new(cfg, Registry::new(), gate::system_clock())?;
+            if let Err(e) = gate.load_allowlist() {
+                // Still answer: without an allowlist the decision is `no_allowlist`.
+                eprintln!("warning: {e}");
+            }
+            let out = explain::explain(&gate, peer, &headers, at);
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&out).context("encoding the explanation")?
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+/// `check`: config, allowlist, and the cross-checks between them.
+fn check(path: &std::path::Path, strict: bool) -> anyhow::Result<ExitCode> {
+    let cfg = load(path)?;
+    let gate = Gate::new(cfg, Registry::new(), gate::system_clock())?;
+    let snapshot = gate.load_allowlist()?;
+    let cfg = &gate.config;
+    println!("config {}: ok", path.display());
+    println!(
+        "allowlist {}: version {}, {} sites, {} ranges, {} exceptions",
+        cfg.allowlist.source.display(),
+        snapshot.version().unwrap_or("(none)"),
+        snapshot.site_count(),
+        snapshot.range_count(),
+        snapshot.exception_count(),
+    );
+    let mut warnings = 0usize;
+    for q in snapshot.quarantined() {
+        println!("warning: quarantined entry: {q}");
+        warnings += 1;
+    }
+    for (field, n) in snapshot.unknown_fields() {
+        println!("note: unknown field {field} seen {n} times (tolerated)");
+    }
+    for w in trusted_overlaps(&gate) {
+        println!("warning: {w}");
+        warnings += 1;
+    }
+    if warnings > 0 && strict {
+        println!("check failed: {warnings} warning(s) and --strict");
+        return Ok(ExitCode::from(2));
+    }
+    println!("check passed with {warnings} warning(s)");
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Trusted proxy networks that overlap allowlisted ranges: such addresses are never treated
+/// as a registered location, which is rarely what the operator meant.
+pub fn trusted_overlaps(gate: &Gate) -> Vec<String> {
+    let Some(snapshot) = gate.snapshot() else {
+        return Vec::new();
+    };
+    let trusted = gate.config.client_ip.trusted.nets();
+    let mut out = Vec::new();
+    for (range, site) in snapshot.ranges() {
+        for net in trusted {
+            if net.contains(&range.network()) || range.contains(&net.network()) {
+                let id = snapshot
+                    .sites()
+                    .get(site as usize)
+                    .map_or("?", |s| s.id.as_str());
+                out.push(format!(
+                    "trusted proxy network {net} overlaps allowlisted range {range} of site {id}; \
+                     addresses in both are never treated as registered"
+                ));
+            }
+        }
+    }
+    out
+}
