@@ -1,0 +1,373 @@
+//! The binary's command line: `check`, `explain` and `run` (signals), as an operator uses them.
+
+mod support;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+fn bin() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_poortwachter"));
+    c.current_dir(env!("CARGO_MANIFEST_DIR"));
+    c
+}
+
+fn run(args: &[&str]) -> Output {
+    bin().args(args).output().expect("run poortwachter")
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+/// A config in a temp dir with the given allowlist and extra TOML.
+fn write_config(dir: &Path, body: &str, allowlist: &str) -> PathBuf {
+    let al = dir.join("allowlist.json");
+    std::fs::write(&al, allowlist).unwrap();
+    let cfg = dir.join("gate.toml");
+    std::fs::write(&cfg, body.replace("{allowlist}", &al.display().to_string())).unwrap();
+    cfg
+}
+
+const BASE: &str = r#"
+[upstream]
+addrs = ["127.0.0.1:1"]
+[client_ip]
+trusted_proxies = ["10.0.0.0/8"]
+[allowlist]
+source = "{allowlist}"
+"#;
+
+#[test]
+fn every_shipped_config_checks() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("config");
+    let mut n = 0;
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "toml") {
+            let out = run(&["check", "--config", path.to_str().unwrap()]);
+            assert!(out.status.success(), "{}: {}", path.display(), text(&out));
+            n += 1;
+        }
+    }
+    assert!(n >= 2, "expected the shipped configs, found {n}");
+}
+
+#[test]
+fn check_names_unknown_keys_and_bad_values() {
+    let dir = tempfile::tempdir().unwrap();
+    let cases = [
+        (
+            format!("{BASE}\n[proxy]\nlisten_on = [\"127.0.0.1:1\"]\n"),
+            vec!["gate.toml", "listen_on"],
+        ),
+        (
+            BASE.replace("10.0.0.0/8", "0.0.0.0/0"),
+            vec!["client_ip.trusted_proxies[0]", "0.0.0.0/0"],
+        ),
+        (
+            BASE.replace("10.0.0.0/8", "::/0"),
+            vec!["client_ip.trusted_proxies[0]", "::/0"],
+        ),
+        (
+            BASE.replace("10.0.0.0/8", "10.0.0.1/8"),
+            vec!["host bits", "10.0.0.0/8"],
+        ),
+        (
+            BASE.replace("10.0.0.0/8", "tien"),
+            vec!["client_ip.trusted_proxies[0]", "tien"],
+        ),
+        (
+            format!("{BASE}\n[policy]\nmode = \"enforcing\"\n"),
+            vec!["policy.mode", "enforcing"],
+        ),
+        (
+            format!("{BASE}\n[policy]\nenforce_from = \"2027-01-11T00:00:00+01:00\"\n"),
+            vec!["policy.enforce_from", "not yet supported"],
+        ),
+        (
+            BASE.replace(
+                "source = \"{allowlist}\"",
+                "source = \"{allowlist}\"\nlast_good = \"/tmp/x\"",
+            ),
+            vec!["allowlist.last_good", "not yet supported"],
+        ),
+        (
+            format!("{BASE}\n[[route]]\npath_prefix = \"/static/\"\naction = \"bypass\"\n"),
+            vec!["route", "not yet supported"],
+        ),
+        (
+            BASE.replace("{allowlist}", "https://admin.example/allowlist"),
+            vec!["allowlist.source", "not yet supported"],
+        ),
+        (
+            BASE.replace("127.0.0.1:1", "localhost:80"),
+            vec!["upstream.addrs", "localhost:80"],
+        ),
+        (
+            format!("{BASE}\n[admin]\nlisten = \"0.0.0.0:9090\"\n"),
+            vec!["admin.token_file"],
+        ),
+    ];
+    for (body, needles) in cases {
+        let cfg = write_config(dir.path(), &body, support::ALLOWLIST);
+        let out = run(&["check", "--config", cfg.to_str().unwrap()]);
+        assert!(!out.status.success(), "should fail: {body}");
+        let t = text(&out);
+        for n in needles {
+            assert!(t.contains(n), "error should mention {n:?}: {t}");
+        }
+    }
+}
+
+#[test]
+fn check_reports_quarantine_and_overlap_and_strict_fails() {
+    let dir = tempfile::tempdir().unwrap();
+    let body = BASE.replace("10.0.0.0/8", "198.51.100.0/24");
+    let cfg = write_config(dir.path(), &body, support::ALLOWLIST);
+    let out = run(&["check", "--config", cfg.to_str().unwrap()]);
+    let t = text(&out);
+    assert!(out.status.success(), "{t}");
+    assert!(t.contains("quarantined entry: site 34CD01"), "{t}");
+    assert!(t.contains("192.0.2.5/24"), "{t}");
+    assert!(
+        t.contains("overlaps allowlisted range 198.51.100.7/32 of site 12AB00"),
+        "{t}"
+    );
+    assert!(t.contains("unknown field"), "{t}");
+    let out = run(&["check", "--config", cfg.to_str().unwrap(), "--strict"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+}
+
+#[test]
+fn check_rejects_a_broken_allowlist_with_its_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = write_config(dir.path(), BASE, "{\"sites\": [");
+    let out = run(&["check", "--config", cfg.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    let t = text(&out);
+    assert!(t.contains("allowlist.json"), "{t}");
+    let cfg = write_config(dir.path(), BASE, "{\"version\": \"x\"}");
+    let out = run(&["check", "--config", cfg.to_str().unwrap()]);
+    assert!(!out.status.success());
+    assert!(text(&out).contains("sites"), "{}", text(&out));
+}
+
+fn explain(cfg: &Path, args: &[&str]) -> serde_json::Value {
+    let mut all = vec!["explain", "--config", cfg.to_str().unwrap()];
+    all.extend_from_slice(args);
+    let out = run(&all);
+    assert!(
+        out.status.success(),
+        "explain exits 0 whatever the decision: {}",
+        text(&out)
+    );
+    serde_json::from_slice(&out.stdout).expect("one JSON object")
+}
+
+#[test]
+fn explain_answers_like_the_proxy() {
+    let dir = tempfile::tempdir().unwrap();
+    let doc = r#"{"sites": [{"id": "12AB00", "ranges": ["192.0.2.0/28"],
+        "exceptions": [{"range": "203.0.113.9", "not_before": "2026-12-01T08:00:00+01:00", "not_after": "2026-12-05T17:00:00+01:00"}]}]}"#;
+    let cfg = write_config(dir.path(), BASE, doc);
+
+    let v = explain(
+        &cfg,
+        &[
+            "--peer",
+            "10.1.2.3",
+            "--header",
+            "X-Forwarded-For: 198.51.100.1, 192.0.2.3",
+        ],
+    );
+    assert_eq!(v["client_ip"], "192.0.2.3");
+    assert_eq!(v["client_ip_source"], "x-forwarded-for");
+    assert_eq!(v["sites"], serde_json::json!(["12AB00"]));
+    assert_eq!(v["route"], "enforce");
+    assert_eq!(v["mode"], "enforce");
+    assert_eq!(v["decision"], "allow");
+    assert_eq!(v["would_block"], false);
+    assert_eq!(v["reason"], "registered");
+
+    let v = explain(
+        &cfg,
+        &[
+            "--peer",
+            "203.0.113.50",
+            "--header",
+            "X-Forwarded-For: 192.0.2.3",
+        ],
+    );
+    assert_eq!(v["client_ip"], "203.0.113.50");
+    assert_eq!(v["client_ip_source"], "peer");
+    assert_eq!(v["decision"], "block");
+    assert_eq!(v["reason"], "not_registered");
+
+    let v = explain(
+        &cfg,
+        &[
+            "--peer",
+            "10.0.0.1",
+            "--header",
+            "x-forwarded-for: 192.0.2.03",
+        ],
+    );
+    assert!(v["client_ip"].is_null());
+    assert_eq!(v["reason"], "unresolvable_client_ip");
+
+    let v = explain(&cfg, &["--peer", "unix"]);
+    assert_eq!(v["reason"], "unresolvable_client_ip");
+
+    // Exceptions are judged at --at, in the half-open window.
+    let at = |t: &str| explain(&cfg, &["--peer", "203.0.113.9", "--at", t]);
+    assert_eq!(at("2026-12-01T07:59:59Z")["reason"], "exception");
+    assert_eq!(at("2026-12-01T06:59:59Z")["reason"], "not_registered");
+    assert_eq!(at("2026-12-05T15:59:59Z")["reason"], "exception");
+    assert_eq!(at("2026-12-05T16:00:00Z")["reason"], "not_registered");
+
+    // A trusted proxy is never a registered location.
+    let v = explain(&cfg, &["--peer", "10.9.9.9"]);
+    assert_eq!(v["client_ip"], "10.9.9.9");
+    assert_eq!(v["reason"], "not_registered");
+}
+
+#[test]
+fn explain_in_report_only_mode() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = write_config(
+        dir.path(),
+        &format!("{BASE}\n[policy]\nmode = \"report-only\"\n"),
+        support::ALLOWLIST,
+    );
+    let v = explain(&cfg, &["--peer", "203.0.113.50"]);
+    assert_eq!(v["decision"], "allow");
+    assert_eq!(v["would_block"], true);
+    assert_eq!(v["reason"], "not_registered");
+    assert_eq!(v["mode"], "report-only");
+}
+
+#[test]
+fn explain_refuses_bad_arguments() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = write_config(dir.path(), BASE, support::ALLOWLIST);
+    let out = run(&[
+        "explain",
+        "--config",
+        cfg.to_str().unwrap(),
+        "--peer",
+        "not-an-ip",
+    ]);
+    assert!(!out.status.success());
+    assert!(text(&out).contains("not-an-ip"));
+    let out = run(&[
+        "explain",
+        "--config",
+        cfg.to_str().unwrap(),
+        "--peer",
+        "192.0.2.1",
+        "--at",
+        "tomorrow",
+    ]);
+    assert!(!out.status.success());
+    assert!(text(&out).contains("tomorrow"));
+}
+
+/// `run` as a process: serves, then SIGTERM drains and exits within the grace period.
+#[test]
+fn sigterm_drains_and_exits_within_the_grace_period() {
+    let dir = tempfile::tempdir().unwrap();
+    for _attempt in 0..5 {
+        let (proxy, admin) = (support::free_port(), support::free_port());
+        let body = format!(
+            "[proxy]\nlisten = [\"127.0.0.1:{proxy}\"]\nthreads = 1\ngrace_period = \"1s\"\nshutdown_timeout = \"1s\"\n[admin]\nlisten = \"127.0.0.1:{admin}\"\n[log]\nformat = \"json\"\n{BASE}"
+        );
+        let cfg = write_config(dir.path(), &body, support::ALLOWLIST);
+        let mut child = bin()
+            .args(["run", "--config", cfg.to_str().unwrap()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        // Ready when /readyz answers 200.
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let mut ready = false;
+        while Instant::now() < deadline {
+            if let Some(status) = child.try_wait().unwrap() {
+                let mut err = String::new();
+                use std::io::Read;
+                child
+                    .stderr
+                    .take()
+                    .unwrap()
+                    .read_to_string(&mut err)
+                    .unwrap();
+                if err.contains("Address already in use") {
+                    break;
+                }
+                panic!("gate exited early ({status}): {err}");
+            }
+            if http_get(admin, "/readyz").is_some_and(|r| r.starts_with("HTTP/1.1 200")) {
+                ready = true;
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        if !ready {
+            let _ = child.kill();
+            let _ = child.wait();
+            continue;
+        }
+        let sent = Instant::now();
+        let killed = Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(killed.success());
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                assert!(status.success(), "clean exit after SIGTERM: {status}");
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "did not exit within 10 s of SIGTERM"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let took = sent.elapsed();
+        // grace 1 s + shutdown timeout 1 s, with slack for a busy machine.
+        assert!(took < Duration::from_secs(6), "exit took {took:?}");
+        let mut err = String::new();
+        use std::io::Read;
+        child
+            .stderr
+            .take()
+            .unwrap()
+            .read_to_string(&mut err)
+            .unwrap();
+        assert!(err.contains("SIGTERM"), "{err}");
+        return;
+    }
+    panic!("could not start the gate on free ports");
+}
+
+/// A minimal HTTP/1.1 GET over a raw socket (keeps this test free of an async runtime).
+fn http_get(port: u16, path: &str) -> Option<String> {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    )
+    .ok()?;
+    let mut out = String::new();
+    s.read_to_string(&mut out).ok()?;
+    Some(out)
+}

@@ -1,0 +1,751 @@
+//! The gate end to end: the real gate in-process, a real upstream, real HTTP over loopback.
+
+mod support;
+
+use std::time::Duration;
+use support::{client, eventually, metric, start_gate, GateSpec, Upstream};
+
+const XFF: &str = "x-forwarded-for";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn allowed_request_reaches_upstream_with_only_gate_written_headers() {
+    let up = Upstream::start("a").await;
+    let gate = start_gate(GateSpec {
+        upstreams: vec![up.addr],
+        ..Default::default()
+    })
+    .await;
+    let resp = client()
+        .get(gate.url("/toets/start?x=1"))
+        .header(XFF, "192.0.2.5")
+        .header("x-real-ip", "198.51.100.7")
+        .header("true-client-ip", "198.51.100.7")
+        .header("cf-connecting-ip", "198.51.100.7")
+        .header("x-client-ip", "198.51.100.7")
+        .header("x_forwarded_for", "198.51.100.7")
+        .header("forwarded", "for=198.51.100.7")
+        .header("x-request-id", "client-chosen")
+        .header("x-poortwachter-site", "12AB00")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let request_id = resp.headers()["x-request-id"].to_str().unwrap().to_string();
+    assert_eq!(request_id.len(), 16);
+    assert_eq!(resp.text().await.unwrap(), "hello from a");
+
+    let seen = up.requests();
+    assert_eq!(seen.len(), 1);
+    let r = &seen[0];
+    assert_eq!(r.path, "/toets/start");
+    assert_eq!(r.all(XFF), vec!["192.0.2.5"]);
+    assert_eq!(r.all("x-request-id"), vec![request_id.as_str()]);
+    for h in [
+        "x-real-ip",
+        "true-client-ip",
+        "cf-connecting-ip",
+        "x-client-ip",
+        "x_forwarded_for",
+        "forwarded",
+        "x-poortwachter-site",
+    ] {
+        assert!(
+            r.all(h).is_empty(),
+            "{h} must not reach the upstream: {:?}",
+            r.all(h)
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connection_nomination_cannot_remove_the_gate_header() {
+    let up = Upstream::start("a").await;
+    let gate = start_gate(GateSpec {
+        upstreams: vec![up.addr],
+        ..Default::default()
+    })
+    .await;
+    // A client naming x-request-id as hop-by-hop must not make the gate's own header vanish.
+    let resp = client()
+        .get(gate.url("/"))
+        .header(XFF, "192.0.2.5")
+        .header("connection", "x-request-id")
+        .send()
+        .await
+        .unwrap();
+    if resp.status() == 200 {
+        let seen = up.requests();
+        assert_eq!(seen[0].all("x-request-id").len(), 1);
+        assert_eq!(seen[0].all(XFF), vec!["192.0.2.5"]);
+    } else {
+        // Pingora may refuse such a request outright; then nothing reached the upstream.
+        assert_eq!(up.connections(), 0);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn blocked_request_gets_the_page_and_never_touches_upstream() {
+    let up = Upstream::start("a").await;
+    let gate = start_gate(GateSpec {
+        upstreams: vec![up.addr],
+        ..Default::default()
+    })
+    .await;
+    for _ in 0..3 {
+        let resp = client()
+            .get(gate.url("/toets"))
+            .header(XFF, "203.0.113.50")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 403);
+        assert_eq!(resp.headers()["cache-control"], "no-store, private");
+        assert_eq!(resp.headers()["content-type"], "text/html; charset=utf-8");
+        assert_eq!(resp.headers()["content-language"], "nl");
+        let id = resp.headers()["x-request-id"].to_str().unwrap().to_string();
+        let body = resp.text().await.unwrap();
+        assert!(body.contains("<html lang=\"nl\">"));
+        assert!(
+            body.contains("<code>203.0.113.50</code>"),
+            "address shown: {body}"
+        );
+        assert!(body.contains(&id), "request id shown");
+        assert!(
+            body.contains("Basispoort"),
+            "tells the admin where to register"
+        );
+    }
+    // A HEAD is answered too, without a body.
+    let resp = client()
+        .head(gate.url("/"))
+        .header(XFF, "203.0.113.50")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 403);
+    assert_eq!(
+        up.connections(),
+        0,
+        "a blocked request must never reach the upstream"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forwarding_header_from_untrusted_peer_is_ignored() {
+    let up = Upstream::start("a").await;
+    let gate = start_gate(GateSpec {
+        upstreams: vec![up.addr],
+        trusted: vec!["10.0.0.0/8"],
+        ..Default::default()
+    })
+    .await;
+    let resp = client()
+        .get(gate.url("/"))
+        .header(XFF, "192.0.2.5")
+        .header("accept", "application/json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 403);
+    let body: serde_json::Value = resp.json().await.unwrap();
+    assert_eq!(
+        body["client_ip"], "127.0.0.1",
+        "the peer is the client: {body}"
+    );
+    assert_eq!(body["reason"], "not_registered");
+    assert_eq!(up.connections(), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn spoofed_leftmost_forwarded_for_is_ignored() {
+    let up = Upstream::start("a").await;
+    let gate = start_gate(GateSpec {
+        upstreams: vec![up.addr],
+        ..Default::default()
+    })
+    .await;
+    // The pupil's browser sent "192.0.2.5"; our trusted proxy appended the real address.
+    let resp = client()
+        .get(gate.url("/"))
+        .header(XFF, "192.0.2.5, 203.0.113.50")
+        .header("accept", "application/json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 403);
+    let body: serde_json::Value = resp.json().await.unwrap();
+    assert_eq!(body["client_ip"], "203.0.113.50");
+    // Two field lines are one list: the rightmost untrusted element wins.
+    let resp = client()
+        .get(gate.url("/"))
+        .header(XFF, "203.0.113.50")
+        .header(XFF, "192.0.2.5")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    assert_eq!(up.requests()[0].all(XFF), vec!["192.0.2.5"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ipv6_and_ipv4_mapped_clients() {
+    let up = Upstream::start("a").await;
+    let doc = support::ALLOWLIST.replace("\"198.51.100.7\"", "\"198.51.100.7\", \"::1\"");
+    let gate = start_gate(GateSpec {
+        upstreams: vec![up.addr],
+        trusted: vec!["127.0.0.1/32"],
+        allowlist: Some(doc),
+        also_listen_v6: true,
+        ..Default::default()
+    })
+    .await;
+    let c = client();
+    // IPv6 client in a registered /48.
+    let resp = c
+        .get(gate.url("/"))
+        .header(XFF, "2001:db8:12:7::abcd")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    // IPv4-mapped IPv6 is the IPv4 address: registered, and forwarded as IPv4.
+    let resp = c
+        .get(gate.url("/"))
+        .header(XFF, "::ffff:192.0.2.5")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let seen = up.requests();
+    assert_eq!(seen[0].all(XFF), vec!["2001:db8:12:7::abcd"]);
+    assert_eq!(seen[1].all(XFF), vec!["192.0.2.5"]);
+    // An unregistered IPv6 client is told which prefix to register.
+    let resp = c
+        .get(gate.url("/"))
+        .header(XFF, "[2001:db8:99:1:2:3:4:5]:4711")
+        .header("accept", "application/json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 403);
+    assert_eq!(resp.headers()["content-type"], "application/problem+json");
+    let body: serde_json::Value = resp.json().await.unwrap();
+    assert_eq!(body["client_ip"], "2001:db8:99:1:2:3:4:5");
+    assert_eq!(body["register"], "2001:db8:99:1::/64");
+    let html = c
+        .get(gate.url("/"))
+        .header(XFF, "2001:db8:99:1:2:3:4:5")
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(html.contains("<code>2001:db8:99:1::/64</code>"), "{html}");
+    // A real IPv6 peer (::1 is not a trusted proxy, and registered in this allowlist).
+    let v6 = gate.proxy_v6.unwrap();
+    let resp = c
+        .get(format!("http://{v6}/"))
+        .header(XFF, "203.0.113.50")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        resp.status(),
+        200,
+        "peer ::1 is the client; its header is not believed"
+    );
+    assert_eq!(up.requests()[2].all(XFF), vec!["::1"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unresolvable_client_fails_closed() {
+    let up = Upstream::start("a").await;
+    let gate = start_gate(GateSpec {
+        upstreams: vec![up.addr],
+        ..Default::default()
+    })
+    .await;
+    for bad in [
+        "192.0.2.5, garbage",
+        "192.0.2.005",
+        "192.0.2.5/32",
+        "unknown",
+    ] {
+        let resp = client()
+            .get(gate.url("/"))
+            .header(XFF, bad)
+            .header("accept", "application/json")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 403, "{bad}");
+        let body: serde_json::Value = resp.json().await.unwrap();
+        assert_eq!(body["reason"], "unresolvable_client_ip", "{bad}");
+        assert!(
+            body["client_ip"].is_null(),
+            "never show a proxy or a header value: {body}"
+        );
+        assert!(
+            !body.to_string().contains("garbage"),
+            "raw header text is never echoed"
+        );
+    }
+    let html = client()
+        .get(gate.url("/"))
+        .header(XFF, "<script>")
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(!html.contains("<script>"));
+    assert!(html.contains("niet vast te stellen"));
+    assert_eq!(up.connections(), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn report_only_lets_through_and_counts_what_would_be_blocked() {
+    let up = Upstream::start("a").await;
+    let gate = start_gate(GateSpec {
+        upstreams: vec![up.addr],
+        mode: "report-only",
+        ..Default::default()
+    })
+    .await;
+    let c = client();
+    let resp = c
+        .get(gate.url("/"))
+        .header(XFF, "203.0.113.50")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let resp = c
+        .get(gate.url("/"))
+        .header(XFF, "192.0.2.1")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let text = eventually(Duration::from_secs(5), "metrics counted", || {
+        let c = c.clone();
+        let url = gate.admin_url("/metrics");
+        async move {
+            let text = c.get(url).send().await.ok()?.text().await.ok()?;
+            let counted = metric(
+                &text,
+                "poortwachter_requests_total{decision=\"allow\",reason=\"registered\"}",
+            )? >= 1.0;
+            counted.then_some(text)
+        }
+    })
+    .await;
+    assert_eq!(
+        metric(
+            &text,
+            "poortwachter_would_block_total{reason=\"not_registered\"}"
+        ),
+        Some(1.0)
+    );
+    assert_eq!(
+        metric(
+            &text,
+            "poortwachter_requests_total{decision=\"allow\",reason=\"not_registered\"}"
+        ),
+        Some(1.0)
+    );
+    assert_eq!(
+        metric(
+            &text,
+            "poortwachter_requests_total{decision=\"block\",reason=\"not_registered\"}"
+        ),
+        Some(0.0)
+    );
+    assert_eq!(up.requests().len(), 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mode_off_allows_everything() {
+    let up = Upstream::start("a").await;
+    let gate = start_gate(GateSpec {
+        upstreams: vec![up.addr],
+        mode: "off",
+        ..Default::default()
+    })
+    .await;
+    let resp = client()
+        .get(gate.url("/"))
+        .header(XFF, "garbage")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    // Even in off mode the upstream never receives a client-controlled address.
+    assert!(up.requests()[0].all(XFF).is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn english_and_json_variants() {
+    let up = Upstream::start("a").await;
+    let gate = start_gate(GateSpec {
+        upstreams: vec![up.addr],
+        ..Default::default()
+    })
+    .await;
+    let c = client();
+    let resp = c
+        .get(gate.url("/"))
+        .header(XFF, "203.0.113.50")
+        .header("accept-language", "en-GB,en;q=0.9,nl;q=0.5")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.headers()["content-language"], "en");
+    let body = resp.text().await.unwrap();
+    assert!(body.contains("<html lang=\"en\">"));
+    assert!(body.contains("Tests cannot be taken at this location yet"));
+    assert!(body.contains("Register this IP address"));
+
+    let resp = c
+        .get(gate.url("/"))
+        .header(XFF, "203.0.113.50")
+        .header("accept", "application/json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 403);
+    assert_eq!(resp.headers()["cache-control"], "no-store, private");
+    let id = resp.headers()["x-request-id"].to_str().unwrap().to_string();
+    let body: serde_json::Value = resp.json().await.unwrap();
+    assert_eq!(body["client_ip"], "203.0.113.50");
+    assert_eq!(body["reason"], "not_registered");
+    assert_eq!(body["request_id"], id.as_str());
+    assert_eq!(body["status"], 403);
+    assert_eq!(body["register"], "203.0.113.50");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_count_decisions_and_allowlist() {
+    let up = Upstream::start("a").await;
+    let gate = start_gate(GateSpec {
+        upstreams: vec![up.addr],
+        ..Default::default()
+    })
+    .await;
+    let c = client();
+    for xff in ["192.0.2.1", "192.0.2.2", "203.0.113.50"] {
+        c.get(gate.url("/")).header(XFF, xff).send().await.unwrap();
+    }
+    let text = eventually(Duration::from_secs(5), "three requests counted", || {
+        let c = c.clone();
+        let url = gate.admin_url("/metrics");
+        async move {
+            let text = c.get(url).send().await.ok()?.text().await.ok()?;
+            let b = metric(
+                &text,
+                "poortwachter_requests_total{decision=\"block\",reason=\"not_registered\"}",
+            )?;
+            let a = metric(
+                &text,
+                "poortwachter_requests_total{decision=\"allow\",reason=\"registered\"}",
+            )?;
+            (a == 2.0 && b == 1.0).then_some(text)
+        }
+    })
+    .await;
+    // 192.0.2.5/24 of the second site is quarantined (host bits set).
+    assert_eq!(metric(&text, "poortwachter_allowlist_ranges"), Some(4.0));
+    assert_eq!(metric(&text, "poortwachter_allowlist_sites"), Some(2.0));
+    assert_eq!(
+        metric(&text, "poortwachter_allowlist_quarantined_entries"),
+        Some(1.0)
+    );
+    assert_eq!(metric(&text, "poortwachter_allowlist_loaded"), Some(1.0));
+    assert!(
+        text.contains("poortwachter_allowlist_info{source="),
+        "{text}"
+    );
+    assert!(text.contains("version=\"test-1\"} 1"));
+    assert!(metric(&text, "poortwachter_allowlist_load_duration_seconds").is_some());
+    assert_eq!(
+        metric(
+            &text,
+            "poortwachter_pages_total{format=\"html\",page=\"location\"}"
+        ),
+        Some(1.0)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn readyz_and_no_allowlist_page() {
+    let up = Upstream::start("a").await;
+    let gate = start_gate(GateSpec {
+        upstreams: vec![up.addr],
+        allowlist: None,
+        ..Default::default()
+    })
+    .await;
+    let c = client();
+    assert_eq!(
+        c.get(gate.admin_url("/healthz"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    assert_eq!(
+        c.get(gate.admin_url("/readyz"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        503
+    );
+    let resp = c
+        .get(gate.url("/"))
+        .header(XFF, "192.0.2.1")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 503, "no allowlist never means allow");
+    assert_eq!(resp.headers()["cache-control"], "no-store, private");
+    assert!(resp
+        .text()
+        .await
+        .unwrap()
+        .contains("De toetsomgeving start op"));
+    let status: serde_json::Value = c
+        .get(gate.admin_url("/status"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(status["ready"], false);
+    assert_eq!(status["allowlist"]["last_result"]["result"], "read_error");
+    assert_eq!(up.connections(), 0);
+
+    let ready = start_gate(GateSpec {
+        upstreams: vec![up.addr],
+        ..Default::default()
+    })
+    .await;
+    assert_eq!(
+        c.get(ready.admin_url("/readyz"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn status_reports_allowlist_and_quarantine() {
+    let up = Upstream::start("a").await;
+    let gate = start_gate(GateSpec {
+        upstreams: vec![up.addr],
+        ..Default::default()
+    })
+    .await;
+    let status: serde_json::Value = client()
+        .get(gate.admin_url("/status"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let a = &status["allowlist"];
+    assert_eq!(a["version"], "test-1");
+    assert_eq!(a["sites"], 2);
+    assert_eq!(a["ranges"], 4);
+    assert_eq!(a["quarantined"][0]["site"], "34CD01");
+    assert_eq!(a["quarantined"][0]["value"], "\"192.0.2.5/24\"");
+    assert_eq!(a["last_result"]["result"], "ok");
+    assert!(a["age_seconds"].is_u64());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn status_needs_token_off_loopback() {
+    let up = Upstream::start("a").await;
+    let dir = tempfile::tempdir().unwrap();
+    let token_file = dir.path().join("token");
+    std::fs::write(&token_file, "s3cret-token-0123456789\n").unwrap();
+    let gate = start_gate(GateSpec {
+        upstreams: vec![up.addr],
+        admin_host: "0.0.0.0",
+        extra: format!("token_file = \"{}\"\n", token_file.display()),
+        ..Default::default()
+    })
+    .await;
+    let c = client();
+    assert_eq!(
+        c.get(gate.admin_url("/status"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        401
+    );
+    let wrong = c
+        .get(gate.admin_url("/status"))
+        .bearer_auth("s3cret-token-0123456780")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(wrong.status(), 401);
+    let ok = c
+        .get(gate.admin_url("/status"))
+        .bearer_auth("s3cret-token-0123456789")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ok.status(), 200);
+    // Health and metrics stay open for probes and scrapers.
+    assert_eq!(
+        c.get(gate.admin_url("/metrics"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    assert_eq!(
+        c.get(gate.admin_url("/readyz"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn round_robin_with_keepalive_reuse() {
+    let a = Upstream::start("a").await;
+    let b = Upstream::start("b").await;
+    let gate = start_gate(GateSpec {
+        upstreams: vec![a.addr, b.addr],
+        ..Default::default()
+    })
+    .await;
+    let c = client();
+    for _ in 0..40 {
+        let resp = c
+            .get(gate.url("/"))
+            .header(XFF, "192.0.2.1")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 200);
+        resp.bytes().await.unwrap();
+    }
+    assert_eq!(a.requests().len(), 20);
+    assert_eq!(b.requests().len(), 20);
+    assert!(
+        a.connections() + b.connections() < 10,
+        "upstream connections are reused: {} + {}",
+        a.connections(),
+        b.connections()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn upstream_failure_gets_a_friendly_page() {
+    // A port with nothing listening: connection refused.
+    let dead = std::net::SocketAddr::from(([127, 0, 0, 1], support::free_port()));
+    let gate = start_gate(GateSpec {
+        upstreams: vec![dead],
+        ..Default::default()
+    })
+    .await;
+    let resp = client()
+        .get(gate.url("/"))
+        .header(XFF, "192.0.2.1")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 502);
+    assert_eq!(resp.headers()["cache-control"], "no-store, private");
+    let id = resp.headers()["x-request-id"].to_str().unwrap().to_string();
+    let body = resp.text().await.unwrap();
+    assert!(
+        body.contains("De toetsomgeving is even niet bereikbaar"),
+        "{body}"
+    );
+    assert!(body.contains(&id));
+    let resp = client()
+        .get(gate.url("/"))
+        .header(XFF, "192.0.2.1")
+        .header("accept", "application/json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 502);
+    let body: serde_json::Value = resp.json().await.unwrap();
+    assert_eq!(body["reason"], "upstream_error");
+    assert_eq!(body["client_ip"], "192.0.2.1");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failed_upstream_is_skipped_for_the_next() {
+    let dead = std::net::SocketAddr::from(([127, 0, 0, 1], support::free_port()));
+    let up = Upstream::start("live").await;
+    let gate = start_gate(GateSpec {
+        upstreams: vec![dead, up.addr],
+        ..Default::default()
+    })
+    .await;
+    for _ in 0..6 {
+        let resp = client()
+            .get(gate.url("/"))
+            .header(XFF, "192.0.2.1")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 200);
+    }
+    assert_eq!(up.requests().len(), 6);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forwarded_header_mode() {
+    let up = Upstream::start("a").await;
+    let gate = start_gate(GateSpec {
+        upstreams: vec![up.addr],
+        header: "forwarded",
+        ..Default::default()
+    })
+    .await;
+    let c = client();
+    let resp = c
+        .get(gate.url("/"))
+        .header(
+            "forwarded",
+            "for=203.0.113.50, for=\"[2001:db8:12::1]:443\";proto=https",
+        )
+        .header(XFF, "203.0.113.50")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        resp.status(),
+        200,
+        "Forwarded is the configured header; XFF is ignored"
+    );
+    let seen = up.requests();
+    assert_eq!(seen[0].all(XFF), vec!["2001:db8:12::1"]);
+    assert!(seen[0].all("forwarded").is_empty());
+    let resp = c
+        .get(gate.url("/"))
+        .header(XFF, "192.0.2.1")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 403, "XFF is not believed in forwarded mode");
+}
