@@ -12,7 +12,8 @@ use super::quarantine::QuarantineKind;
 use super::CompileOptions;
 
 /// `::ffff:0:0/96`: clients here are IPv4 clients (the client-IP layer
-/// unmaps them), so they never reach an IPv6 lookup.
+/// unmaps them), so they never reach an IPv6 lookup. (A const: the `Err`
+/// arm below is evaluated at compile time, never at run time.)
 const MAPPED_NET: Ipv6Net = match Ipv6Net::new(Ipv6Addr::new(0, 0, 0, 0, 0, 0xffff, 0, 0), 96) {
     Ok(net) => net,
     Err(_) => panic!("96 is a valid IPv6 prefix length"),
