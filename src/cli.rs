@@ -2,7 +2,7 @@
 //! each command loads the validated configuration and does its job; errors surface here, at
 //! the edge, as one clear message and a non-zero exit code.
 
-use crate::config::Config;
+use crate::config::{Config, SourceConfig};
 use crate::explain::{self, HeaderArg};
 use crate::gate::{self, Gate};
 use anyhow::Context;
@@ -40,6 +40,10 @@ pub enum Command {
         /// Treat warnings as failures.
         #[arg(long)]
         strict: bool,
+        /// With an admin-store source: fetch the document now instead of checking the
+        /// last-known-good copy.
+        #[arg(long)]
+        fetch: bool,
     },
     /// Explain the decision for one request, as JSON, using the proxy's own code path.
     Explain {
@@ -87,7 +91,11 @@ fn run_command(command: Command) -> anyhow::Result<ExitCode> {
             crate::server::run(gate, Box::new(crate::server::UnixSignals))?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Check { config, strict } => check(&config, strict),
+        Command::Check {
+            config,
+            strict,
+            fetch,
+        } => check(&config, strict, fetch),
         Command::Explain {
             config,
             peer,
@@ -103,9 +111,14 @@ fn run_command(command: Command) -> anyhow::Result<ExitCode> {
                 None => time::OffsetDateTime::now_utc(),
             };
             let gate = Gate::new(cfg, Registry::new(), gate::system_clock())?;
-            if let Err(e) = gate.load_allowlist() {
-                // Still answer: without an allowlist the decision is `no_allowlist`.
-                eprintln!("warning: {e}");
+            // The same first load as `run` (a file, or the last-known-good of an admin-store
+            // source). Without an allowlist the answer is still given: `no_allowlist`.
+            crate::lifecycle::startup(&gate);
+            if !gate.is_ready() {
+                let st = gate.status();
+                if let Some(e) = st.last_error.as_ref().and_then(|a| a.error.as_ref()) {
+                    eprintln!("warning: {e}");
+                }
             }
             let out = explain::explain(&gate, peer, &headers, at);
             println!(
@@ -117,16 +130,59 @@ fn run_command(command: Command) -> anyhow::Result<ExitCode> {
     }
 }
 
+/// The allowlist document `check` judges: the file, the last-known-good copy of an
+/// admin-store source, or (with `--fetch`) the admin store's answer now.
+fn document_for_check(cfg: &Config, fetch: bool) -> anyhow::Result<(String, Vec<u8>)> {
+    match &cfg.allowlist.source {
+        SourceConfig::File(p) => {
+            let bytes = std::fs::read(p)
+                .with_context(|| format!("allowlist {}: cannot read", p.display()))?;
+            Ok((p.display().to_string(), bytes))
+        }
+        SourceConfig::Http { url, .. } if fetch => {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .context("starting a runtime for --fetch")?;
+            let source = cfg.allowlist.source.clone();
+            let bytes = rt
+                .block_on(async move { crate::lifecycle::fetch_once(&source).await })
+                .map_err(anyhow::Error::msg)?;
+            Ok((url.clone(), bytes))
+        }
+        SourceConfig::Http { url, .. } => {
+            let Some(p) = &cfg.allowlist.last_good else {
+                anyhow::bail!(
+                    "{}: allowlist.source is the admin store {url} and no allowlist.last_good is configured; use --fetch to check the admin store's document",
+                    cfg.path.display()
+                );
+            };
+            let bytes = std::fs::read(p).with_context(|| {
+                format!("last-known-good {} (of {url}): cannot read; use --fetch to check the admin store's document", p.display())
+            })?;
+            Ok((format!("{} (last-known-good of {url})", p.display()), bytes))
+        }
+    }
+}
+
 /// `check`: config, allowlist, and the cross-checks between them.
-fn check(path: &std::path::Path, strict: bool) -> anyhow::Result<ExitCode> {
+fn check(path: &std::path::Path, strict: bool, fetch: bool) -> anyhow::Result<ExitCode> {
     let cfg = load(path)?;
+    let (name, bytes) = document_for_check(&cfg, fetch)?;
+    let snapshot = crate::allowlist::compile(&bytes, &cfg.allowlist.compile)
+        .with_context(|| format!("allowlist {name}: rejected"))?;
     let gate = Gate::new(cfg, Registry::new(), gate::system_clock())?;
-    let snapshot = gate.load_allowlist()?;
-    let cfg = &gate.config;
+    let snapshot = Arc::new(snapshot);
+    gate.install(
+        snapshot.clone(),
+        crate::gate::Origin::Source,
+        None,
+        std::time::Duration::ZERO,
+    );
     println!("config {}: ok", path.display());
     println!(
         "allowlist {}: version {}, {} sites, {} ranges, {} exceptions",
-        cfg.allowlist.source.display(),
+        name,
         snapshot.version().unwrap_or("(none)"),
         snapshot.site_count(),
         snapshot.range_count(),
@@ -158,7 +214,8 @@ pub fn trusted_overlaps(gate: &Gate) -> Vec<String> {
     let Some(snapshot) = gate.snapshot() else {
         return Vec::new();
     };
-    let trusted = gate.config.client_ip.trusted.nets();
+    let rt = gate.config();
+    let trusted = rt.config.client_ip.trusted.nets();
     let mut out = Vec::new();
     for (range, site) in snapshot.ranges() {
         for net in trusted {

@@ -82,7 +82,8 @@ pub fn explain(
     headers: &[HeaderArg],
     at: OffsetDateTime,
 ) -> Explanation {
-    let cfg = &gate.config;
+    let rt = gate.config();
+    let cfg = &rt.config;
     let header = cfg.client_ip.header.header_name();
     let lines = headers
         .iter()

@@ -1,43 +1,27 @@
-//! The gate's shared state: configuration, the allowlist snapshot behind one `ArcSwap`,
-//! metrics and pages, plus the one evaluation path that both the proxy and `explain` use.
+//! The gate's shared state: the runtime configuration and pages behind one `ArcSwap`, the
+//! allowlist snapshot behind another, metrics and status, plus the one evaluation path that
+//! both the proxy and `explain` use.
+//!
+//! Readers `load()` per request and never hold a guard across `.await`; writers (the sync
+//! loop, a config reload) build the new value off the hot path and swap it in once.
 
-use crate::allowlist::{self, DocumentError, Snapshot};
+use crate::allowlist::Snapshot;
 use crate::client_ip::{self, PeerAddr, Resolved, Unresolvable};
 use crate::config::Config;
 use crate::decision::{self, Decision, Input, RouteAction};
 use crate::metrics::Metrics;
 use crate::page::{PageError, Pages};
-use arc_swap::ArcSwapOption;
+use arc_swap::{ArcSwap, ArcSwapOption};
 use pingora_prometheus::prometheus::Registry;
+use serde::Serialize;
 use std::collections::VecDeque;
-use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 use time::OffsetDateTime;
+use tokio::sync::{mpsc, oneshot};
 
-/// How many load events `/status` keeps.
-const HISTORY: usize = 20;
-
-/// Why an allowlist could not be loaded. The last good one stays in force.
-#[derive(Debug, thiserror::Error)]
-pub enum LoadError {
-    #[error("allowlist {path}: cannot read: {source}")]
-    Read {
-        path: String,
-        source: std::io::Error,
-    },
-    #[error("allowlist {path}: rejected: {source}")]
-    Document { path: String, source: DocumentError },
-}
-
-impl LoadError {
-    fn result_label(&self) -> &'static str {
-        match self {
-            LoadError::Read { .. } => "read_error",
-            LoadError::Document { .. } => "invalid",
-        }
-    }
-}
+/// How many sync attempts `/status` keeps.
+const ATTEMPTS: usize = 20;
 
 /// A source of the current time; tests and `explain --at` use a fixed one.
 pub type Clock = Arc<dyn Fn() -> OffsetDateTime + Send + Sync>;
@@ -46,26 +30,69 @@ pub fn system_clock() -> Clock {
     Arc::new(OffsetDateTime::now_utc)
 }
 
-/// One load attempt, as `/status` reports it.
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct LoadEvent {
+/// Configuration and what is derived from it; replaced whole on a config reload.
+pub struct Runtime {
+    pub config: Config,
+    pub pages: Pages,
+}
+
+impl Runtime {
+    pub fn new(config: Config) -> Result<Runtime, PageError> {
+        let pages = Pages::new(&config.block_page)?;
+        Ok(Runtime { config, pages })
+    }
+}
+
+/// Where the snapshot in force came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Origin {
+    Source,
+    LastGood,
+}
+
+/// One sync attempt, as `/status` reports it.
+#[derive(Debug, Clone, Serialize)]
+pub struct Attempt {
     #[serde(with = "time::serde::rfc3339")]
     pub at: OffsetDateTime,
+    /// ok, not_modified, http_error, timeout, invalid, shrink_refused, read_error
     pub result: &'static str,
-    pub version: Option<String>,
-    pub ranges: Option<usize>,
-    pub sites: Option<usize>,
-    pub quarantined: Option<usize>,
+    pub trigger: &'static str,
+    pub duration_ms: f64,
     pub error: Option<String>,
 }
 
+/// What `/status` says about the allowlist beyond the snapshot itself.
 #[derive(Default)]
-struct AllowlistStatus {
-    loaded_at: Option<OffsetDateTime>,
-    loaded_instant: Option<Instant>,
-    load_duration: Option<Duration>,
-    last_result: Option<LoadEvent>,
-    history: VecDeque<LoadEvent>,
+pub struct SyncStatus {
+    pub origin: Option<Origin>,
+    /// Hash of the document in force, so an unchanged document is not swapped again.
+    pub accepted_hash: Option<u64>,
+    pub etag: Option<String>,
+    pub loaded_at: Option<OffsetDateTime>,
+    pub loaded_instant: Option<Instant>,
+    pub load_duration: Option<Duration>,
+    pub last_success: Option<OffsetDateTime>,
+    pub last_error: Option<Attempt>,
+    /// An update held back by the shrink guard, waiting for an operator.
+    pub shrink_refused: Option<String>,
+    pub attempts: VecDeque<Attempt>,
+    pub history: crate::sync::history::History,
+    /// Config changes that only take effect after a restart.
+    pub restart_required: Vec<String>,
+    pub last_config_reload: Option<serde_json::Value>,
+}
+
+/// A request to the sync loop, from the admin listener or a signal.
+#[derive(Debug)]
+pub enum Command {
+    /// Re-read the config file and the allowlist source now.
+    Reload {
+        force_shrink: bool,
+        trigger: &'static str,
+        reply: Option<oneshot::Sender<serde_json::Value>>,
+    },
 }
 
 /// The result of evaluating one request.
@@ -99,29 +126,47 @@ impl Evaluation {
 }
 
 pub struct Gate {
-    pub config: Arc<Config>,
+    runtime: ArcSwap<Runtime>,
     allowlist: ArcSwapOption<Snapshot>,
     pub metrics: Metrics,
-    pub pages: Pages,
-    status: Mutex<AllowlistStatus>,
+    status: Mutex<SyncStatus>,
     clock: Clock,
+    commands: mpsc::UnboundedSender<Command>,
+    command_rx: Mutex<Option<mpsc::UnboundedReceiver<Command>>>,
 }
 
 impl Gate {
     pub fn new(config: Config, registry: Registry, clock: Clock) -> Result<Gate, PageError> {
-        let pages = Pages::new(&config.block_page)?;
+        let runtime = Runtime::new(config)?;
+        let (tx, rx) = mpsc::unbounded_channel();
         Ok(Gate {
-            config: Arc::new(config),
+            runtime: ArcSwap::from_pointee(runtime),
             allowlist: ArcSwapOption::empty(),
             metrics: Metrics::new(registry),
-            pages,
-            status: Mutex::new(AllowlistStatus::default()),
+            status: Mutex::new(SyncStatus::default()),
             clock,
+            commands: tx,
+            command_rx: Mutex::new(Some(rx)),
         })
     }
 
     pub fn now(&self) -> OffsetDateTime {
         (self.clock)()
+    }
+
+    /// The configuration and pages in force. Do not hold across `.await`.
+    pub fn runtime(&self) -> arc_swap::Guard<Arc<Runtime>> {
+        self.runtime.load()
+    }
+
+    /// The configuration in force, as an owned handle.
+    pub fn config(&self) -> Arc<Runtime> {
+        self.runtime.load_full()
+    }
+
+    /// Put a new configuration in force (one swap).
+    pub fn set_runtime(&self, runtime: Runtime) {
+        self.runtime.store(Arc::new(runtime));
     }
 
     /// The snapshot in force, if any was ever loaded.
@@ -134,53 +179,31 @@ impl Gate {
         self.allowlist.load().is_some()
     }
 
-    pub fn source(&self) -> &PathBuf {
-        &self.config.allowlist.source
+    pub fn status(&self) -> MutexGuard<'_, SyncStatus> {
+        self.status.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Read, compile and install the allowlist from the configured file. On any error the
-    /// snapshot in force stays, and the error is recorded for `/status` and metrics.
-    pub fn load_allowlist(&self) -> Result<Arc<Snapshot>, LoadError> {
-        let started = Instant::now();
-        let path = self.config.allowlist.source.display().to_string();
-        let result = std::fs::read(&self.config.allowlist.source)
-            .map_err(|source| LoadError::Read {
-                path: path.clone(),
-                source,
-            })
-            .and_then(|bytes| {
-                allowlist::compile(&bytes, &self.config.allowlist.compile).map_err(|source| {
-                    LoadError::Document {
-                        path: path.clone(),
-                        source,
-                    }
-                })
-            });
-        match result {
-            Ok(snapshot) => Ok(self.install(snapshot, started.elapsed())),
-            Err(e) => {
-                self.metrics
-                    .allowlist_loads
-                    .with_label_values(&[e.result_label()])
-                    .inc();
-                tracing::error!(error = %e, "allowlist not loaded; the last good one stays in force");
-                self.record(LoadEvent {
-                    at: self.now(),
-                    result: e.result_label(),
-                    version: None,
-                    ranges: None,
-                    sites: None,
-                    quarantined: None,
-                    error: Some(e.to_string()),
-                });
-                Err(e)
-            }
-        }
+    /// Ask the sync loop to do something; false when no sync loop runs (e.g. `explain`).
+    pub fn send(&self, cmd: Command) -> bool {
+        self.commands.send(cmd).is_ok()
     }
 
-    /// Put a compiled snapshot in force with one atomic swap.
-    pub fn install(&self, snapshot: Snapshot, took: Duration) -> Arc<Snapshot> {
-        let snapshot = Arc::new(snapshot);
+    /// The receiving end of [`Gate::send`], taken once by the sync loop.
+    pub fn take_commands(&self) -> Option<mpsc::UnboundedReceiver<Command>> {
+        self.command_rx
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take()
+    }
+
+    /// Put a compiled snapshot in force with one atomic swap, and update metrics and status.
+    pub fn install(
+        &self,
+        snapshot: Arc<Snapshot>,
+        origin: Origin,
+        etag: Option<String>,
+        took: Duration,
+    ) {
         for q in snapshot.quarantined() {
             tracing::warn!(entry = %q, "allowlist entry quarantined");
         }
@@ -198,51 +221,58 @@ impl Gate {
                 .map(|(_, n)| *n as i64)
                 .sum(),
         );
-        m.allowlist_loads.with_label_values(&["ok"]).inc();
         m.allowlist_load_seconds.set(took.as_secs_f64());
+        let now = self.now();
         m.allowlist_loaded_timestamp
-            .set(OffsetDateTime::now_utc().unix_timestamp() as f64);
+            .set(now.unix_timestamp() as f64);
+        m.allowlist_from_last_good
+            .set(i64::from(origin == Origin::LastGood));
         m.allowlist_info.reset();
         m.allowlist_info
             .with_label_values(&[
                 snapshot.version().unwrap_or(""),
-                &self.config.allowlist.source.display().to_string(),
+                &self.runtime().config.allowlist.source.describe(),
             ])
             .set(1);
         m.allowlist_loaded.set(1);
         self.allowlist.store(Some(snapshot.clone()));
         tracing::info!(
             version = snapshot.version().unwrap_or(""),
+            origin = ?origin,
             ranges = snapshot.range_count(),
             sites = snapshot.site_count(),
             quarantined = snapshot.quarantined().len(),
             took_ms = took.as_secs_f64() * 1000.0,
             "allowlist in force"
         );
-        let now = self.now();
-        {
-            let mut st = self.status.lock().unwrap_or_else(|p| p.into_inner());
-            st.loaded_at = Some(now);
-            st.loaded_instant = Some(Instant::now());
-            st.load_duration = Some(took);
+        let mut st = self.status();
+        st.origin = Some(origin);
+        st.etag = etag;
+        st.loaded_at = Some(now);
+        st.loaded_instant = Some(Instant::now());
+        st.load_duration = Some(took);
+        if origin == Origin::Source {
+            st.last_success = Some(now);
+            m.allowlist_last_success_timestamp
+                .set(now.unix_timestamp() as f64);
         }
-        self.record(LoadEvent {
-            at: now,
-            result: "ok",
-            version: snapshot.version().map(str::to_string),
-            ranges: Some(snapshot.range_count()),
-            sites: Some(snapshot.site_count()),
-            quarantined: Some(snapshot.quarantined().len()),
-            error: None,
-        });
-        snapshot
     }
 
-    fn record(&self, event: LoadEvent) {
-        let mut st = self.status.lock().unwrap_or_else(|p| p.into_inner());
-        st.last_result = Some(event.clone());
-        st.history.push_front(event);
-        st.history.truncate(HISTORY);
+    /// Record a sync attempt for `/status` and metrics.
+    pub fn record_attempt(&self, attempt: Attempt) {
+        self.metrics
+            .allowlist_syncs
+            .with_label_values(&[attempt.result])
+            .inc();
+        self.metrics
+            .allowlist_sync_duration
+            .observe(attempt.duration_ms / 1000.0);
+        let mut st = self.status();
+        if attempt.error.is_some() {
+            st.last_error = Some(attempt.clone());
+        }
+        st.attempts.push_front(attempt);
+        st.attempts.truncate(ATTEMPTS);
     }
 
     /// Evaluate a request: resolve the client IP, then decide. The one code path of the
@@ -257,7 +287,8 @@ impl Gate {
     where
         I: DoubleEndedIterator<Item = &'a [u8]>,
     {
-        let cfg = &self.config.client_ip;
+        let rt = self.runtime.load();
+        let cfg = &rt.config.client_ip;
         let client = client_ip::resolve(peer, field_lines, cfg.header, &cfg.trusted);
         let snapshot = self.allowlist.load_full();
         let decision = decision::decide(Input {
@@ -266,7 +297,7 @@ impl Gate {
             snapshot: snapshot.as_deref(),
             trusted: &cfg.trusted,
             at,
-            mode: self.config.policy.mode,
+            mode: rt.config.policy.mode,
         });
         Evaluation {
             client,
@@ -275,40 +306,52 @@ impl Gate {
         }
     }
 
+    /// Seconds since the snapshot in force was loaded.
+    pub fn snapshot_age(&self) -> Option<Duration> {
+        self.status().loaded_instant.map(|i| i.elapsed())
+    }
+
     /// The `/status` document.
     pub fn status_json(&self) -> serde_json::Value {
         let snapshot = self.snapshot();
-        let st = self.status.lock().unwrap_or_else(|p| p.into_inner());
-        let quarantined: Vec<serde_json::Value> = snapshot
-            .as_ref()
-            .map(|s| {
-                s.quarantined()
-                    .iter()
-                    .map(|q| {
-                        serde_json::json!({
-                            "site": q.site, "field": q.field, "value": q.value,
-                            "problem": q.problem,
-                        })
-                    })
-                    .collect()
+        let rt = self.runtime();
+        let st = self.status();
+        let rfc3339 = |t: Option<OffsetDateTime>| {
+            t.and_then(|t| {
+                t.format(&time::format_description::well_known::Rfc3339)
+                    .ok()
             })
-            .unwrap_or_default();
+        };
+        let cfg = &rt.config.allowlist;
         serde_json::json!({
             "ready": snapshot.is_some(),
-            "mode": self.config.policy.mode.as_str(),
+            "mode": rt.config.policy.mode.as_str(),
             "allowlist": {
-                "source": self.config.allowlist.source.display().to_string(),
+                "source": cfg.source.describe(),
+                "serving_from": st.origin,
+                "last_good": cfg.last_good.as_ref().map(|p| p.display().to_string()),
                 "version": snapshot.as_ref().and_then(|s| s.version().map(str::to_string)),
-                "loaded_at": st.loaded_at.and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok()),
+                "etag": st.etag,
+                "loaded_at": rfc3339(st.loaded_at),
                 "age_seconds": st.loaded_instant.map(|i| i.elapsed().as_secs()),
                 "load_duration_ms": st.load_duration.map(|d| d.as_secs_f64() * 1000.0),
+                "last_success": rfc3339(st.last_success),
                 "ranges": snapshot.as_ref().map(|s| s.range_count()),
                 "sites": snapshot.as_ref().map(|s| s.site_count()),
                 "exceptions": snapshot.as_ref().map(|s| s.exception_count()),
-                "quarantined": quarantined,
-                "unknown_fields": snapshot.as_ref().map(|s| s.unknown_fields().iter().map(|(k, n)| serde_json::json!({"field": k, "count": n})).collect::<Vec<_>>()),
-                "last_result": st.last_result,
-                "history": st.history,
+                "quarantined": snapshot.as_ref().map(|s| s.quarantined().to_vec()).unwrap_or_default(),
+                "unknown_fields": snapshot.as_ref().map(|s| s.unknown_fields().iter()
+                    .map(|(k, n)| serde_json::json!({"field": k, "count": n})).collect::<Vec<_>>()),
+                "last_result": st.attempts.front(),
+                "last_error": st.last_error,
+                "shrink_refused": st.shrink_refused,
+                "recent_attempts": st.attempts,
+                "recent_changes": st.history,
+            },
+            "config": {
+                "file": rt.config.path.display().to_string(),
+                "restart_required": st.restart_required,
+                "last_reload": st.last_config_reload,
             },
         })
     }

@@ -1,7 +1,8 @@
 //! poortwachter: an edge gate that lets a test start only from a registered school location.
 //!
 //! Request path: [`client_ip`] → [`decision`] → [`page`] or the upstream ([`proxy`]) → logging.
-//! Allowlist path: [`allowlist`] (parse → validate → compile) → [`gate::Gate::install`] (one swap).
+//! Allowlist path: [`sync`] (fetch) → [`allowlist`] (parse → validate → compile) →
+//! [`lifecycle`] (guard, persist) → [`gate::Gate::install`] (one swap).
 //! The pure core (`client_ip`, `allowlist`, `decision`) has no IO and no Pingora types.
 
 pub mod admin;
@@ -13,9 +14,11 @@ pub mod decision;
 pub mod demo_origin;
 pub mod explain;
 pub mod gate;
+pub mod lifecycle;
 pub mod logging;
 pub mod metrics;
 pub mod page;
 pub mod proxy;
 pub mod request_id;
 pub mod server;
+pub mod sync;

@@ -4,8 +4,8 @@
 
 use crate::decision::{Decision, Reason, Verdict};
 use pingora_prometheus::prometheus::{
-    self, Encoder, Gauge, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge,
-    IntGaugeVec, Opts, Registry, TextEncoder,
+    self, Encoder, Gauge, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec,
+    IntGauge, IntGaugeVec, Opts, Registry, TextEncoder,
 };
 
 pub struct Metrics {
@@ -21,8 +21,14 @@ pub struct Metrics {
     pub allowlist_exceptions: IntGauge,
     pub allowlist_quarantined: IntGauge,
     pub allowlist_unknown_fields: IntGauge,
-    pub allowlist_loads: IntCounterVec,
+    pub allowlist_syncs: IntCounterVec,
+    pub allowlist_sync_duration: Histogram,
     pub allowlist_load_seconds: Gauge,
+    pub allowlist_last_success_timestamp: Gauge,
+    pub allowlist_age: Gauge,
+    pub allowlist_from_last_good: IntGauge,
+    pub last_good_write_errors: IntCounter,
+    pub config_reloads: IntCounterVec,
     pub allowlist_loaded_timestamp: Gauge,
     pub allowlist_info: IntGaugeVec,
     pub allowlist_loaded: IntGauge,
@@ -111,9 +117,53 @@ impl Metrics {
                 "poortwachter_allowlist_unknown_fields",
                 "Unknown fields seen in the allowlist in force (tolerated).",
             ),
-            allowlist_loads: counter_vec(
-                "poortwachter_allowlist_loads_total",
-                "Allowlist load attempts by result.",
+            allowlist_syncs: counter_vec(
+                "poortwachter_allowlist_sync_total",
+                "Allowlist sync attempts by result: ok, not_modified, http_error, timeout, invalid, shrink_refused, read_error.",
+                &["result"],
+            ),
+            allowlist_sync_duration: reg(
+                r,
+                Histogram::with_opts(
+                    HistogramOpts::new(
+                        "poortwachter_allowlist_sync_duration_seconds",
+                        "Time one sync attempt took: fetch, parse, compile, persist and swap.",
+                    )
+                    .buckets(vec![0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0]),
+                )
+                .expect("valid metric"),
+            ),
+            allowlist_last_success_timestamp: reg(
+                r,
+                Gauge::new(
+                    "poortwachter_allowlist_last_success_timestamp_seconds",
+                    "Unix time of the last sync that put a document from the source in force (or found it unchanged).",
+                )
+                .expect("valid metric"),
+            ),
+            allowlist_age: reg(
+                r,
+                Gauge::new(
+                    "poortwachter_allowlist_age_seconds",
+                    "Seconds since the snapshot in force was loaded (at scrape time).",
+                )
+                .expect("valid metric"),
+            ),
+            allowlist_from_last_good: int_gauge(
+                "poortwachter_allowlist_from_last_good",
+                "1 while the snapshot in force was loaded from the last-known-good file, not the source.",
+            ),
+            last_good_write_errors: reg(
+                r,
+                IntCounter::new(
+                    "poortwachter_last_good_write_errors_total",
+                    "Accepted documents that could not be persisted as last-known-good.",
+                )
+                .expect("valid metric"),
+            ),
+            config_reloads: counter_vec(
+                "poortwachter_config_reloads_total",
+                "Config reloads by result: ok or error (the running config stays).",
                 &["result"],
             ),
             allowlist_load_seconds: reg(
@@ -194,8 +244,9 @@ impl Metrics {
     pub fn encode(&self) -> (String, Vec<u8>) {
         let encoder = TextEncoder::new();
         let mut buf = Vec::new();
-        // Encoding our own well-formed families into a Vec cannot fail.
-        let _ = encoder.encode(&self.registry.gather(), &mut buf);
+        if let Err(e) = encoder.encode(&self.registry.gather(), &mut buf) {
+            tracing::error!(error = %e, "cannot encode metrics");
+        }
         (encoder.format_type().to_string(), buf)
     }
 }

@@ -75,7 +75,7 @@ impl GateProxy {
         reason: &str,
     ) -> Rendered {
         let h = &session.req_header().headers;
-        self.gate.pages.render(&PageRequest {
+        self.gate.runtime().pages.render(&PageRequest {
             kind,
             status,
             reason,
@@ -163,7 +163,7 @@ impl ProxyHttp for GateProxy {
 
     async fn request_filter(&self, session: &mut Session, ctx: &mut RequestCtx) -> Result<bool> {
         let gate = &self.gate;
-        let header = gate.config.client_ip.header.header_name();
+        let header = gate.runtime().config.client_ip.header.header_name();
         let eval = {
             let lines = session
                 .req_header()
@@ -206,7 +206,8 @@ impl ProxyHttp for GateProxy {
         _session: &mut Session,
         ctx: &mut RequestCtx,
     ) -> Result<Box<HttpPeer>> {
-        let up = &self.gate.config.upstream;
+        let rt = self.gate.runtime();
+        let up = &rt.config.upstream;
         // Round robin; a retry after a failed connect moves on to the next address.
         let i = self.next_upstream.fetch_add(1, Ordering::Relaxed);
         let addr = up.addrs[i % up.addrs.len()];
@@ -227,7 +228,7 @@ impl ProxyHttp for GateProxy {
         mut e: Box<Error>,
     ) -> Box<Error> {
         // Nothing was sent yet, so another upstream may take the request.
-        if ctx.upstream_tries < self.gate.config.upstream.addrs.len() {
+        if ctx.upstream_tries < self.gate.runtime().config.upstream.addrs.len() {
             e.set_retry(true);
         }
         e
@@ -244,7 +245,8 @@ impl ProxyHttp for GateProxy {
         for name in FORWARDING_HEADERS {
             req.remove_header(*name);
         }
-        let client_ip_header = &self.gate.config.upstream.client_ip_header;
+        let rt = self.gate.runtime();
+        let client_ip_header = &rt.config.upstream.client_ip_header;
         req.remove_header(client_ip_header);
         if let Some(ip) = ctx.client_ip {
             req.insert_header(client_ip_header.clone(), ip.to_string())?;

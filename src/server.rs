@@ -8,10 +8,13 @@
 use crate::admin::AdminApp;
 use crate::demo_origin::DemoOrigin;
 use crate::gate::Gate;
+use crate::lifecycle::SyncService;
 use crate::proxy::GateProxy;
 use async_trait::async_trait;
+use pingora::listeners::tls::TlsSettings;
 use pingora::server::configuration::ServerConf;
 use pingora::server::{RunArgs, Server, ShutdownSignal, ShutdownSignalWatch};
+use pingora::services::background::background_service;
 use pingora::services::listening::Service;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -25,6 +28,12 @@ pub enum ServerError {
         addr: SocketAddr,
         source: std::io::Error,
     },
+    #[error("proxy.tls_cert_file {cert} / proxy.tls_key_file {key}: {message}")]
+    Tls {
+        cert: String,
+        key: String,
+        message: String,
+    },
 }
 
 impl ServerError {
@@ -32,6 +41,7 @@ impl ServerError {
     pub fn is_addr_in_use(&self) -> bool {
         match self {
             ServerError::Bind { source, .. } => source.kind() == std::io::ErrorKind::AddrInUse,
+            ServerError::Tls { .. } => false,
         }
     }
 }
@@ -103,12 +113,19 @@ pub fn stop_channel() -> (StopHandle, Box<dyn ShutdownSignalWatch>) {
 /// Check that every listen address can be bound, so a taken port is a clear error at start
 /// instead of a listener that silently never comes up.
 fn check_bindable(gate: &Gate) -> Result<(), ServerError> {
-    let cfg = &gate.config;
+    let rt = gate.config();
+    let cfg = &rt.config;
     let addrs = cfg
         .proxy
         .listen
         .iter()
         .map(|a| ("proxy.listen", *a))
+        .chain(
+            cfg.proxy
+                .tls
+                .iter()
+                .flat_map(|t| t.listen.iter().map(|a| ("proxy.tls_listen", *a))),
+        )
         .chain(std::iter::once(("admin.listen", cfg.admin.listen)))
         .chain(cfg.demo_origin.map(|a| ("demo_origin.listen", a)));
     for (key, addr) in addrs {
@@ -121,10 +138,12 @@ fn check_bindable(gate: &Gate) -> Result<(), ServerError> {
     Ok(())
 }
 
-/// Build the Pingora server for `gate`.
-pub fn build(gate: Arc<Gate>) -> Result<Server, ServerError> {
+/// Build the Pingora server for `gate`: proxy, admin listener, allowlist sync loop (which
+/// listens for SIGHUP when `sighup`), and the demo origin when configured.
+pub fn build(gate: Arc<Gate>, sighup: bool) -> Result<Server, ServerError> {
     check_bindable(&gate)?;
-    let cfg = gate.config.clone();
+    let rt = gate.config();
+    let cfg = &rt.config;
     let conf = ServerConf {
         threads: cfg.proxy.threads,
         grace_period_seconds: Some(cfg.proxy.grace_period.as_secs()),
@@ -142,6 +161,21 @@ pub fn build(gate: Arc<Gate>) -> Result<Server, ServerError> {
     for addr in &cfg.proxy.listen {
         proxy.add_tcp(&addr.to_string());
     }
+    if let Some(tls) = &cfg.proxy.tls {
+        for addr in &tls.listen {
+            let mut settings = TlsSettings::intermediate(
+                &tls.cert_file.display().to_string(),
+                &tls.key_file.display().to_string(),
+            )
+            .map_err(|e| ServerError::Tls {
+                cert: tls.cert_file.display().to_string(),
+                key: tls.key_file.display().to_string(),
+                message: e.to_string(),
+            })?;
+            settings.enable_h2();
+            proxy.add_tls_with_settings(&addr.to_string(), None, settings);
+        }
+    }
     server.add_service(proxy);
 
     let mut admin = Service::new(
@@ -151,6 +185,11 @@ pub fn build(gate: Arc<Gate>) -> Result<Server, ServerError> {
     admin.threads = Some(1);
     admin.add_tcp(&cfg.admin.listen.to_string());
     server.add_service(admin);
+
+    server.add_service(background_service(
+        "allowlist sync",
+        SyncService::new(gate.clone(), sighup),
+    ));
 
     if let Some(addr) = cfg.demo_origin {
         let mut demo = Service::new(
@@ -170,11 +209,10 @@ pub fn build(gate: Arc<Gate>) -> Result<Server, ServerError> {
 pub fn run(gate: Arc<Gate>, signal: Box<dyn ShutdownSignalWatch>) -> Result<(), ServerError> {
     // A failed first load is not fatal: the gate answers 503 pages and stays not-ready, so an
     // orchestrator never routes pupils to it, and operations see why in /status.
-    if let Err(e) = gate.load_allowlist() {
-        tracing::warn!(error = %e, "starting without an allowlist: not ready, answering 503 pages");
-    }
-    let server = build(gate.clone())?;
-    let cfg = &gate.config;
+    crate::lifecycle::startup(&gate);
+    let server = build(gate.clone(), true)?;
+    let rt = gate.config();
+    let cfg = &rt.config;
     tracing::info!(
         listen = ?cfg.proxy.listen,
         admin = %cfg.admin.listen,

@@ -35,6 +35,9 @@ pub struct FileConfig {
 #[serde(deny_unknown_fields)]
 pub struct ProxyFile {
     pub listen: Option<Vec<String>>,
+    pub tls_listen: Option<Vec<String>>,
+    pub tls_cert_file: Option<String>,
+    pub tls_key_file: Option<String>,
     pub threads: Option<usize>,
     pub grace_period: Option<String>,
     pub shutdown_timeout: Option<String>,
@@ -62,9 +65,15 @@ pub struct ClientIpFile {
 pub struct AllowlistFile {
     pub source: String,
     pub max_prefix: Option<MaxPrefixFile>,
-    pub poll_interval: Option<toml::Value>,
-    pub last_good: Option<toml::Value>,
-    pub max_shrink: Option<toml::Value>,
+    pub poll_interval: Option<String>,
+    pub last_good: Option<String>,
+    pub max_shrink: Option<f64>,
+    pub token_file: Option<String>,
+    pub token_env: Option<String>,
+    pub ca_file: Option<String>,
+    pub connect_timeout: Option<String>,
+    pub timeout: Option<String>,
+    pub max_body_bytes: Option<usize>,
     pub overrides: Option<toml::Value>,
     pub max_override_days: Option<toml::Value>,
 }

@@ -63,11 +63,20 @@ pub struct Config {
 #[derive(Debug, Clone)]
 pub struct ProxyConfig {
     pub listen: Vec<SocketAddr>,
+    /// TLS listeners (HTTP/1.1 and HTTP/2 by ALPN), with one certificate chain and key.
+    pub tls: Option<TlsConfig>,
     pub threads: usize,
     /// How long SIGTERM keeps serving in-flight and keep-alive requests before shutdown.
     pub grace_period: Duration,
     /// How long the runtimes get to finish after the grace period.
     pub shutdown_timeout: Duration,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsConfig {
+    pub listen: Vec<SocketAddr>,
+    pub cert_file: PathBuf,
+    pub key_file: PathBuf,
 }
 
 #[derive(Debug, Clone)]
@@ -85,10 +94,50 @@ pub struct ClientIpConfig {
     pub header: HeaderMode,
 }
 
+/// Where the allowlist comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SourceConfig {
+    /// A local file, reloaded when it changes.
+    File(PathBuf),
+    /// The admin store over HTTPS (plain HTTP only to loopback, for tests).
+    Http {
+        url: String,
+        token: Option<TokenConfig>,
+        ca_file: Option<PathBuf>,
+        connect_timeout: Duration,
+        timeout: Duration,
+        max_body_bytes: usize,
+    },
+}
+
+impl SourceConfig {
+    /// How the source is named in logs, `/status` and metrics (never with credentials).
+    pub fn describe(&self) -> String {
+        match self {
+            SourceConfig::File(p) => p.display().to_string(),
+            SourceConfig::Http { url, .. } => url.clone(),
+        }
+    }
+}
+
+/// Where the admin-store bearer token is read from: never the config file itself.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TokenConfig {
+    File(PathBuf),
+    Env(String),
+}
+
 #[derive(Debug, Clone)]
 pub struct AllowlistConfig {
-    pub source: PathBuf,
+    pub source: SourceConfig,
     pub compile: CompileOptions,
+    /// How often the admin store is polled, and the file re-checked when no change
+    /// notification arrives.
+    pub poll_interval: Duration,
+    /// Where every accepted document is kept, to start from when the source is down.
+    pub last_good: Option<PathBuf>,
+    /// The largest fraction of ranges an update may remove without an operator forcing it.
+    pub max_shrink: f64,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -258,6 +307,12 @@ impl Validator {
             .listen
             .iter()
             .map(|a| ("proxy.listen", *a))
+            .chain(
+                proxy
+                    .tls
+                    .iter()
+                    .flat_map(|t| t.listen.iter().map(|a| ("proxy.tls_listen", *a))),
+            )
             .chain(std::iter::once(("admin.listen", admin.listen)))
             .chain(demo_origin.map(|a| ("demo_origin.listen", a)))
         {
@@ -302,6 +357,7 @@ impl Validator {
         };
         Ok(ProxyConfig {
             listen,
+            tls: self.tls(p)?,
             threads,
             grace_period: self.whole_seconds("proxy.grace_period", p.grace_period.as_deref(), 5)?,
             shutdown_timeout: self.whole_seconds(
@@ -310,6 +366,51 @@ impl Validator {
                 5,
             )?,
         })
+    }
+
+    fn tls(&self, p: &file::ProxyFile) -> Result<Option<TlsConfig>, ConfigError> {
+        let listen = match &p.tls_listen {
+            None => {
+                for (key, set) in [
+                    ("proxy.tls_cert_file", &p.tls_cert_file),
+                    ("proxy.tls_key_file", &p.tls_key_file),
+                ] {
+                    if let Some(v) = set {
+                        return Err(self.invalid(
+                            key,
+                            format!("{v:?}"),
+                            "only used with proxy.tls_listen",
+                        ));
+                    }
+                }
+                return Ok(None);
+            }
+            Some(l) if l.is_empty() => return Ok(None),
+            Some(l) => l
+                .iter()
+                .map(|s| self.socket_addr("proxy.tls_listen", s))
+                .collect::<Result<Vec<_>, _>>()?,
+        };
+        let file = |key: &str, v: &Option<String>| -> Result<PathBuf, ConfigError> {
+            let Some(v) = v else {
+                return Err(ConfigError::Missing {
+                    file: self.file.clone(),
+                    key: key.to_string(),
+                    problem: "proxy.tls_listen needs a PEM certificate chain and key".into(),
+                });
+            };
+            let text = std::fs::read_to_string(v)
+                .map_err(|e| self.invalid(key, format!("{v:?}"), &format!("cannot read: {e}")))?;
+            if !text.contains("-----BEGIN ") {
+                return Err(self.invalid(key, format!("{v:?}"), "not a PEM file"));
+            }
+            Ok(PathBuf::from(v))
+        };
+        Ok(Some(TlsConfig {
+            listen,
+            cert_file: file("proxy.tls_cert_file", &p.tls_cert_file)?,
+            key_file: file("proxy.tls_key_file", &p.tls_key_file)?,
+        }))
     }
 
     fn upstream(&self, u: Option<file::UpstreamFile>) -> Result<UpstreamConfig, ConfigError> {
@@ -411,22 +512,36 @@ impl Validator {
                 problem: "the gate needs an allowlist (a file path)".into(),
             });
         };
-        self.later("allowlist.poll_interval", a.poll_interval.is_some())?;
-        self.later("allowlist.last_good", a.last_good.is_some())?;
-        self.later("allowlist.max_shrink", a.max_shrink.is_some())?;
         self.later("allowlist.overrides", a.overrides.is_some())?;
         self.later("allowlist.max_override_days", a.max_override_days.is_some())?;
-        let lower = a.source.to_ascii_lowercase();
-        if lower.starts_with("https://") || lower.starts_with("http://") {
+        let source = self.source(&a)?;
+        let poll_interval = self.duration(
+            "allowlist.poll_interval",
+            a.poll_interval.as_deref(),
+            Duration::from_secs(30),
+        )?;
+        if poll_interval < Duration::from_secs(1) {
             return Err(self.invalid(
-                "allowlist.source",
-                format!("{:?}", a.source),
-                "an admin-store URL source is not yet supported; use a file path",
+                "allowlist.poll_interval",
+                format!("{:?}", a.poll_interval.unwrap_or_default()),
+                "must be at least 1s",
             ));
         }
-        if a.source.trim().is_empty() {
-            return Err(self.invalid("allowlist.source", "\"\"", "expected a file path"));
+        let max_shrink = a.max_shrink.unwrap_or(0.2);
+        if !(0.0..=1.0).contains(&max_shrink) {
+            return Err(self.invalid(
+                "allowlist.max_shrink",
+                max_shrink,
+                "expected a fraction from 0.0 to 1.0 (0.2 = refuse losing more than 20% of the ranges)",
+            ));
         }
+        let last_good = match a.last_good.as_deref() {
+            None => None,
+            Some("") => {
+                return Err(self.invalid("allowlist.last_good", "\"\"", "expected a file path"))
+            }
+            Some(p) => Some(PathBuf::from(p)),
+        };
         let defaults = CompileOptions::default();
         let (v4, v6) = match a.max_prefix {
             None => (defaults.max_prefix_v4, defaults.max_prefix_v6),
@@ -442,11 +557,95 @@ impl Validator {
             return Err(self.invalid("allowlist.max_prefix.v6", v6, "expected 16 to 128"));
         }
         Ok(AllowlistConfig {
-            source: PathBuf::from(a.source),
+            source,
             compile: CompileOptions {
                 max_prefix_v4: v4,
                 max_prefix_v6: v6,
             },
+            poll_interval,
+            last_good,
+            max_shrink,
+        })
+    }
+
+    fn source(&self, a: &file::AllowlistFile) -> Result<SourceConfig, ConfigError> {
+        let src = a.source.trim();
+        if src.is_empty() {
+            return Err(self.invalid(
+                "allowlist.source",
+                "\"\"",
+                "expected a file path or an https:// URL",
+            ));
+        }
+        let lower = src.to_ascii_lowercase();
+        let is_url = lower.starts_with("https://") || lower.starts_with("http://");
+        let http_only = [
+            ("allowlist.token_file", a.token_file.is_some()),
+            ("allowlist.token_env", a.token_env.is_some()),
+            ("allowlist.ca_file", a.ca_file.is_some()),
+            ("allowlist.connect_timeout", a.connect_timeout.is_some()),
+            ("allowlist.timeout", a.timeout.is_some()),
+            ("allowlist.max_body_bytes", a.max_body_bytes.is_some()),
+        ];
+        if !is_url {
+            if let Some((key, _)) = http_only.iter().find(|(_, set)| *set) {
+                return Err(self.invalid(
+                    key,
+                    format!("(set, with source {src:?})"),
+                    "only applies to an https:// admin-store source",
+                ));
+            }
+            return Ok(SourceConfig::File(PathBuf::from(src)));
+        }
+        if lower.starts_with("http://") && !is_loopback_url(src) {
+            return Err(self.invalid(
+                "allowlist.source",
+                format!("{src:?}"),
+                "plain http:// is only allowed to a loopback address; use https://",
+            ));
+        }
+        if src.contains('@') {
+            return Err(self.invalid(
+                "allowlist.source",
+                "(a URL with credentials)",
+                "put credentials in allowlist.token_file or allowlist.token_env, never in the URL",
+            ));
+        }
+        let token = match (&a.token_file, &a.token_env) {
+            (Some(_), Some(_)) => {
+                return Err(self.invalid(
+                    "allowlist.token_env",
+                    format!("{:?}", a.token_env.clone().unwrap_or_default()),
+                    "set either allowlist.token_file or allowlist.token_env, not both",
+                ))
+            }
+            (Some(f), None) => Some(TokenConfig::File(PathBuf::from(f))),
+            (None, Some(e)) => Some(TokenConfig::Env(e.clone())),
+            (None, None) => None,
+        };
+        let max_body_bytes = a.max_body_bytes.unwrap_or(32 * 1024 * 1024);
+        if max_body_bytes < 1024 {
+            return Err(self.invalid(
+                "allowlist.max_body_bytes",
+                max_body_bytes,
+                "must be at least 1024",
+            ));
+        }
+        Ok(SourceConfig::Http {
+            url: src.to_string(),
+            token,
+            ca_file: a.ca_file.as_ref().map(PathBuf::from),
+            connect_timeout: self.duration(
+                "allowlist.connect_timeout",
+                a.connect_timeout.as_deref(),
+                Duration::from_secs(5),
+            )?,
+            timeout: self.duration(
+                "allowlist.timeout",
+                a.timeout.as_deref(),
+                Duration::from_secs(30),
+            )?,
+            max_body_bytes,
         })
     }
 
@@ -540,6 +739,20 @@ impl Validator {
         }
         Ok(LogConfig { format, level })
     }
+}
+
+/// Whether an `http://` URL points at a loopback host (tests may use plain HTTP there).
+fn is_loopback_url(url: &str) -> bool {
+    let Some(rest) = url.get("http://".len()..) else {
+        return false;
+    };
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+    let host = match authority.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or(""),
+        None => authority.rsplit_once(':').map_or(authority, |(h, _)| h),
+    };
+    host.eq_ignore_ascii_case("localhost")
+        || host.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
 }
 
 /// An address or network, strictly: `192.0.2.1`, `192.0.2.0/24`, `2001:db8::/32`.

@@ -57,19 +57,48 @@ fn later_keys_are_refused_by_name() {
         let e = err(&format!("{MIN}\n{extra}"));
         assert!(e.contains(&format!("`{key}` is not yet supported")), "{e}");
     }
-    for key in [
-        "poll_interval = \"30s\"",
-        "last_good = \"/x\"",
-        "max_shrink = 0.2",
-        "overrides = \"o.json\"",
-        "max_override_days = 14",
-    ] {
+    for key in ["overrides = \"o.json\"", "max_override_days = 14"] {
         let e = err(&MIN.replace(
             "source = \"config/allowlist.json\"",
             &format!("source = \"a.json\"\n{key}"),
         ));
         assert!(e.contains("not yet supported"), "{e}");
     }
+}
+
+#[test]
+fn admin_store_sources() {
+    let c = load(&MIN.replace(
+        "source = \"config/allowlist.json\"",
+        "source = \"https://store.example/allowlist\"\ntoken_env = \"STORE_TOKEN\"\nlast_good = \"/var/lib/pw/al.json\"\npoll_interval = \"10s\"",
+    ))
+    .unwrap();
+    match &c.allowlist.source {
+        SourceConfig::Http {
+            url,
+            token,
+            max_body_bytes,
+            ..
+        } => {
+            assert_eq!(url, "https://store.example/allowlist");
+            assert_eq!(token, &Some(TokenConfig::Env("STORE_TOKEN".into())));
+            assert_eq!(*max_body_bytes, 32 * 1024 * 1024);
+        }
+        other => panic!("expected an http source, got {other:?}"),
+    }
+    assert_eq!(c.allowlist.poll_interval, Duration::from_secs(10));
+    assert_eq!(c.allowlist.max_shrink, 0.2);
+    for ok in [
+        "http://127.0.0.1:8080/a",
+        "http://[::1]:9/a",
+        "http://localhost/a",
+    ] {
+        let c = load(&MIN.replace("config/allowlist.json", ok)).unwrap();
+        assert_eq!(c.allowlist.source.describe(), ok);
+    }
+    assert!(is_loopback_url("http://127.0.0.2/x"));
+    assert!(!is_loopback_url("http://127.0.0.1.example/x"));
+    assert!(!is_loopback_url("http://[2001:db8::1]/x"));
 }
 
 #[test]
@@ -141,9 +170,52 @@ fn bad_values_are_named() {
         (
             MIN.replace(
                 "source = \"config/allowlist.json\"",
-                "source = \"https://store.example/al\"",
+                "source = \"http://store.example/al\"",
             ),
             "allowlist.source",
+        ),
+        (
+            MIN.replace(
+                "source = \"config/allowlist.json\"",
+                "source = \"https://user:pw@store.example/al\"",
+            ),
+            "allowlist.source",
+        ),
+        (
+            MIN.replace(
+                "source = \"config/allowlist.json\"",
+                "source = \"a.json\"\npoll_interval = \"10ms\"",
+            ),
+            "allowlist.poll_interval",
+        ),
+        (
+            MIN.replace(
+                "source = \"config/allowlist.json\"",
+                "source = \"a.json\"\nmax_shrink = -0.1",
+            ),
+            "allowlist.max_shrink",
+        ),
+        (
+            MIN.replace(
+                "source = \"config/allowlist.json\"",
+                "source = \"a.json\"\nca_file = \"ca.pem\"",
+            ),
+            "allowlist.ca_file",
+        ),
+        (
+            MIN.replace(
+                "source = \"config/allowlist.json\"",
+                "source = \"https://s.example/a\"\ntoken_file = \"t\"\ntoken_env = \"T\"",
+            ),
+            "allowlist.token_env",
+        ),
+        (
+            format!("{MIN}\n[proxy]\ntls_listen = [\"127.0.0.1:8443\"]\n"),
+            "proxy.tls_cert_file",
+        ),
+        (
+            format!("{MIN}\n[proxy]\ntls_cert_file = \"c.pem\"\n"),
+            "proxy.tls_cert_file",
         ),
         (MIN.replace("[\"127.0.0.1:8081\"]", "[]"), "upstream.addrs"),
         (
