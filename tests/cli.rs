@@ -92,17 +92,35 @@ fn check_names_unknown_keys_and_bad_values() {
         (
             BASE.replace(
                 "source = \"{allowlist}\"",
-                "source = \"{allowlist}\"\nlast_good = \"/tmp/x\"",
+                "source = \"{allowlist}\"\noverrides = \"/tmp/x\"",
             ),
-            vec!["allowlist.last_good", "not yet supported"],
+            vec!["allowlist.overrides", "not yet supported"],
+        ),
+        (
+            BASE.replace(
+                "source = \"{allowlist}\"",
+                "source = \"{allowlist}\"\nmax_shrink = 1.5",
+            ),
+            vec!["allowlist.max_shrink", "1.5"],
+        ),
+        (
+            BASE.replace(
+                "source = \"{allowlist}\"",
+                "source = \"{allowlist}\"\ntoken_file = \"/t\"",
+            ),
+            vec!["allowlist.token_file", "https://"],
         ),
         (
             format!("{BASE}\n[[route]]\npath_prefix = \"/static/\"\naction = \"bypass\"\n"),
             vec!["route", "not yet supported"],
         ),
         (
-            BASE.replace("{allowlist}", "https://admin.example/allowlist"),
-            vec!["allowlist.source", "not yet supported"],
+            BASE.replace("{allowlist}", "http://admin.example/allowlist"),
+            vec![
+                "allowlist.source",
+                "http://admin.example/allowlist",
+                "loopback",
+            ],
         ),
         (
             BASE.replace("127.0.0.1:1", "localhost:80"),

@@ -2,6 +2,9 @@
 //! real gate started in-process on run-time ports, and polling with a deadline.
 #![allow(dead_code)]
 
+pub mod admin_store;
+pub mod store;
+
 use bytes::Bytes;
 use http_body_util::Full;
 use hyper::server::conn::http1;
@@ -152,7 +155,16 @@ pub struct GateSpec {
     pub also_listen_v6: bool,
     pub admin_host: &'static str,
     pub extra: String,
+    /// Replaces the file source, e.g. an admin-store URL.
+    pub source: Option<String>,
+    /// More `[allowlist]` keys (`{dir}` is the test's temp dir).
+    pub allowlist_extra: String,
+    /// Write an admin token file and configure it (see [`TOKEN`]).
+    pub admin_token: bool,
 }
+
+/// The admin token of gates started with `admin_token: true`.
+pub const TOKEN: &str = "test-admin-token-0123456789";
 
 impl Default for GateSpec {
     fn default() -> Self {
@@ -165,6 +177,9 @@ impl Default for GateSpec {
             also_listen_v6: false,
             admin_host: "127.0.0.1",
             extra: String::new(),
+            source: None,
+            allowlist_extra: String::new(),
+            admin_token: false,
         }
     }
 }
@@ -222,8 +237,21 @@ pub fn config_text(
     let quote = |v: &[String]| v.join(", ");
     let upstreams: Vec<String> = spec.upstreams.iter().map(|a| format!("\"{a}\"")).collect();
     let trusted: Vec<String> = spec.trusted.iter().map(|t| format!("\"{t}\"")).collect();
-    let extra = spec
-        .extra
+    let dir = allowlist.parent().unwrap_or(std::path::Path::new("."));
+    let source = spec
+        .source
+        .clone()
+        .unwrap_or_else(|| allowlist.display().to_string());
+    let allowlist_extra = spec
+        .allowlist_extra
+        .replace("{dir}", &dir.display().to_string());
+    let mut extra = spec.extra.clone();
+    if spec.admin_token {
+        let token_file = dir.join("admin-token");
+        std::fs::write(&token_file, format!("{TOKEN}\n")).expect("write token");
+        extra = format!("token_file = \"{}\"\n{extra}", token_file.display());
+    }
+    let extra = extra
         .replace("{proxy}", &proxy.to_string())
         .replace("{admin}", &admin.to_string())
         .replace("{allowlist}", &allowlist.display().to_string());
@@ -245,7 +273,8 @@ trusted_proxies = [{trusted}]
 header = "{header}"
 
 [allowlist]
-source = "{allowlist}"
+source = "{source}"
+{allowlist_extra}
 
 [policy]
 mode = "{mode}"
@@ -258,7 +287,6 @@ listen = "{admin_host}:{admin}"
         upstreams = quote(&upstreams),
         trusted = quote(&trusted),
         header = spec.header,
-        allowlist = allowlist.display(),
         mode = spec.mode,
         admin_host = spec.admin_host,
     )
@@ -280,12 +308,12 @@ pub async fn start_gate(spec: GateSpec) -> TestGate {
         std::fs::write(&config_path, &text).expect("write config");
         let cfg = Config::from_toml(&config_path, &text).expect("test config is valid");
         let gate = Arc::new(Gate::new(cfg, Registry::new(), gate::system_clock()).expect("gate"));
-        let _loaded = gate.load_allowlist().is_ok();
+        poortwachter::lifecycle::startup(&gate);
         let (tx, rx) = std::sync::mpsc::channel();
         let g = gate.clone();
         // The signal watch is not `Send`, so the server thread makes the channel and hands
         // back only the stop handle.
-        let thread = std::thread::spawn(move || match server::build(g) {
+        let thread = std::thread::spawn(move || match server::build(g, false) {
             Ok(server) => {
                 let (stop, signal) = server::stop_channel();
                 let _ = tx.send(Ok(stop));
