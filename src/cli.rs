@@ -100,10 +100,16 @@ fn run_command(command: Command) -> anyhow::Result<ExitCode> {
             config,
             peer,
             headers,
-            path: _,
-            host: _,
+            path,
+            host,
             at,
         } => {
+            if path != "/" || host.is_some() {
+                // Routes are not built yet: every path and host is enforced alike.
+                eprintln!(
+                    "note: --path and --host do not change the decision yet (no [[route]] support)"
+                );
+            }
             let cfg = load(&config)?;
             let peer = explain::parse_peer(&peer).map_err(anyhow::Error::msg)?;
             let at = match at {

@@ -13,6 +13,7 @@ pub mod config;
 pub mod decision;
 pub mod demo_origin;
 pub mod explain;
+pub mod forwarding;
 pub mod gate;
 pub mod lifecycle;
 pub mod logging;

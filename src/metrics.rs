@@ -218,9 +218,19 @@ impl Metrics {
         m.build_info
             .with_label_values(&[env!("CARGO_PKG_VERSION")])
             .set(1);
-        // Pre-create the label sets a dashboard expects, so absent traffic reads as 0, not "no data".
+        // Pre-create the label sets a dashboard expects, so absent traffic reads as 0, not
+        // "no data" — only those the decision table can produce.
         for reason in Reason::ALL {
-            for verdict in [Verdict::Allow, Verdict::Block, Verdict::Bypass] {
+            let verdicts: &[Verdict] = match reason {
+                Reason::BypassRoute => &[Verdict::Bypass],
+                Reason::Registered
+                | Reason::Exception
+                | Reason::OverrideAllow
+                | Reason::ModeOff => &[Verdict::Allow],
+                // Blocked under enforce, let through (would_block) under report-only.
+                _ => &[Verdict::Block, Verdict::Allow],
+            };
+            for verdict in verdicts {
                 m.requests
                     .with_label_values(&[verdict.as_str(), reason.as_str()]);
             }

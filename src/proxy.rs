@@ -3,9 +3,9 @@
 //! `fail_to_proxy` turns upstream failures into a friendly page; `logging` is the one place
 //! for the decision log line and metrics.
 
-use crate::allowlist::Snapshot;
 use crate::client_ip::{ClientIpSource, PeerAddr};
 use crate::decision::{Decision, RouteAction, Verdict};
+use crate::forwarding;
 use crate::gate::Gate;
 use crate::page::{self, PageKind, PageRequest, Rendered};
 use crate::request_id::RequestId;
@@ -18,37 +18,48 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
-/// Every client-sent copy of these is removed before forwarding: the upstream must only see
-/// what the gate wrote. Underscore spellings too, since some servers fold `_` into `-`.
-const FORWARDING_HEADERS: &[&str] = &[
-    "forwarded",
-    "x-forwarded-for",
-    "x_forwarded_for",
-    "x-real-ip",
-    "x_real_ip",
-    "true-client-ip",
-    "true_client_ip",
-    "cf-connecting-ip",
-    "cf_connecting_ip",
-    "x-client-ip",
-    "x_client_ip",
-    "x-request-id",
-    "x_request_id",
-    "x-poortwachter-site",
-    "x_poortwachter_site",
-];
+/// A site id kept inline (ids are at most 64 ASCII characters), so the per-request context
+/// neither allocates nor keeps the whole allowlist snapshot alive for logging.
+#[derive(Clone, Copy)]
+struct SiteId {
+    buf: [u8; 64],
+    len: u8,
+}
+
+impl SiteId {
+    fn new(id: &str) -> Option<SiteId> {
+        let bytes = id.as_bytes();
+        if bytes.len() > 64 {
+            return None;
+        }
+        let mut buf = [0u8; 64];
+        buf[..bytes.len()].copy_from_slice(bytes);
+        Some(SiteId {
+            buf,
+            len: bytes.len() as u8,
+        })
+    }
+
+    fn as_str(&self) -> &str {
+        std::str::from_utf8(&self.buf[..usize::from(self.len)]).unwrap_or("?")
+    }
+}
 
 /// Per-request state.
 pub struct RequestCtx {
     started: Instant,
     request_id: RequestId,
+    /// The resolved client address (logs, the upstream header).
     client_ip: Option<IpAddr>,
+    /// The address shown to the person on a page: never one of our own proxies.
+    shown_ip: Option<IpAddr>,
     source: &'static str,
     decision: Option<Decision>,
-    /// The snapshot the decision was made on: the request finishes on it.
-    snapshot: Option<Arc<Snapshot>>,
+    site: Option<SiteId>,
     /// Page answered by the gate itself, for logging.
     page: Option<PageKind>,
+    /// Round-robin position of the first upstream tried; retries move on from it.
+    first_upstream: Option<usize>,
     upstream_tries: usize,
     upstream: Option<SocketAddr>,
 }
@@ -79,7 +90,7 @@ impl GateProxy {
             kind,
             status,
             reason,
-            client_ip: ctx.client_ip,
+            client_ip: ctx.shown_ip,
             request_id: &ctx.request_id,
             accept: h.get(http::header::ACCEPT).map(|v| v.as_bytes()),
             accept_language: h.get(http::header::ACCEPT_LANGUAGE).map(|v| v.as_bytes()),
@@ -152,10 +163,12 @@ impl ProxyHttp for GateProxy {
             started: Instant::now(),
             request_id: RequestId::new(),
             client_ip: None,
+            shown_ip: None,
             source: "none",
             decision: None,
-            snapshot: None,
+            site: None,
             page: None,
+            first_upstream: None,
             upstream_tries: 0,
             upstream: None,
         }
@@ -163,7 +176,8 @@ impl ProxyHttp for GateProxy {
 
     async fn request_filter(&self, session: &mut Session, ctx: &mut RequestCtx) -> Result<bool> {
         let gate = &self.gate;
-        let header = gate.runtime().config.client_ip.header.header_name();
+        let rt = gate.runtime();
+        let header = rt.config.client_ip.header.header_name();
         let eval = {
             let lines = session
                 .req_header()
@@ -175,7 +189,11 @@ impl ProxyHttp for GateProxy {
         };
         match &eval.client {
             Ok(r) => {
-                ctx.client_ip = Some(r.ip.addr());
+                let ip = r.ip.addr();
+                ctx.client_ip = Some(ip);
+                // A proxy of ours (no header, or only trusted hops) is never shown as the
+                // pupil's address: registering it could never work.
+                ctx.shown_ip = (!rt.config.client_ip.trusted.contains(ip)).then_some(ip);
                 ctx.source = match r.source {
                     ClientIpSource::Peer => "peer",
                     ClientIpSource::Header => header,
@@ -185,11 +203,17 @@ impl ProxyHttp for GateProxy {
         }
         let decision = eval.decision;
         ctx.decision = Some(decision);
-        ctx.snapshot = eval.snapshot;
+        ctx.site = eval.site_id().and_then(SiteId::new);
+        drop(eval);
+        drop(rt);
         if decision.verdict != Verdict::Block {
             return Ok(false);
         }
-        let kind = PageKind::for_reason(decision.reason);
+        let kind = match ctx.shown_ip {
+            // The address is one of our proxies: explain it as an undeterminable address.
+            None if ctx.client_ip.is_some() => PageKind::Unresolvable,
+            _ => PageKind::for_reason(decision.reason),
+        };
         let page = self.render(
             session,
             ctx,
@@ -208,9 +232,12 @@ impl ProxyHttp for GateProxy {
     ) -> Result<Box<HttpPeer>> {
         let rt = self.gate.runtime();
         let up = &rt.config.upstream;
-        // Round robin; a retry after a failed connect moves on to the next address.
-        let i = self.next_upstream.fetch_add(1, Ordering::Relaxed);
-        let addr = up.addrs[i % up.addrs.len()];
+        // Round robin; a retry after a failed connect moves on to the next address from
+        // where this request started, so it never tries the same dead upstream twice.
+        let first = *ctx
+            .first_upstream
+            .get_or_insert_with(|| self.next_upstream.fetch_add(1, Ordering::Relaxed));
+        let addr = up.addrs[(first + ctx.upstream_tries) % up.addrs.len()];
         ctx.upstream_tries += 1;
         ctx.upstream = Some(addr);
         let mut peer = HttpPeer::new(addr, false, String::new());
@@ -242,12 +269,17 @@ impl ProxyHttp for GateProxy {
     ) -> Result<()> {
         // Runs after Pingora's hop-by-hop processing, so a `Connection:` nomination cannot
         // remove what is written here.
-        for name in FORWARDING_HEADERS {
-            req.remove_header(*name);
-        }
         let rt = self.gate.runtime();
         let client_ip_header = &rt.config.upstream.client_ip_header;
-        req.remove_header(client_ip_header);
+        let owned: Vec<http::HeaderName> = req
+            .headers
+            .keys()
+            .filter(|n| forwarding::is_gate_owned(n.as_str(), client_ip_header.as_str()))
+            .cloned()
+            .collect();
+        for name in owned {
+            req.remove_header(&name);
+        }
         if let Some(ip) = ctx.client_ip {
             req.insert_header(client_ip_header.clone(), ip.to_string())?;
         }
@@ -306,6 +338,8 @@ impl ProxyHttp for GateProxy {
                 .with_label_values(&["error"])
                 .inc();
         }
+        // The connection is not reused after a failure: say so in the response.
+        session.set_keepalive(None);
         if code >= 500 && session.response_written().is_none() {
             let page = self.render(session, ctx, PageKind::Upstream, code, "upstream_error");
             if let Err(err) = self.send_page(session, ctx, PageKind::Upstream, page).await {
@@ -323,8 +357,12 @@ impl ProxyHttp for GateProxy {
     }
 
     fn suppress_error_log(&self, _session: &Session, _ctx: &RequestCtx, e: &Error) -> bool {
-        // A pupil closing a tab is not an error of ours.
+        // A pupil closing a tab is not an error of ours; a malformed request still is logged.
         e.esource() == &ErrorSource::Downstream
+            && matches!(
+                e.etype(),
+                ErrorType::ConnectionClosed | ErrorType::ReadError | ErrorType::WriteError
+            )
     }
 
     async fn logging(&self, session: &mut Session, e: Option<&Error>, ctx: &mut RequestCtx) {
@@ -359,7 +397,7 @@ impl ProxyHttp for GateProxy {
             request_id = %ctx.request_id,
             client_ip = ctx.client_ip.map(tracing::field::display),
             client_ip_source = ctx.source,
-            site = site_id(ctx),
+            site = ctx.site.as_ref().map(SiteId::as_str),
             decision = d.verdict.as_str(),
             reason = d.reason.as_str(),
             would_block = d.would_block,
@@ -369,19 +407,9 @@ impl ProxyHttp for GateProxy {
             upstream = ctx.upstream.map(tracing::field::display),
             page = ctx.page.map(kind_label),
             duration_ms = elapsed.as_secs_f64() * 1000.0,
-            error = e.filter(|e| e.esource() != &ErrorSource::Downstream).map(|e| e.to_string()),
+            error = e
+                .filter(|e| !matches!(e.etype(), ErrorType::ConnectionClosed | ErrorType::ReadError | ErrorType::WriteError))
+                .map(|e| e.to_string()),
         );
     }
-}
-
-/// The id of the site that made the location check pass.
-fn site_id(ctx: &RequestCtx) -> Option<&str> {
-    let idx = ctx.decision?.site?;
-    let snapshot = ctx.snapshot.as_deref()?;
-    snapshot.sites().get(idx as usize).map(|s| s.id.as_str())
-}
-
-/// The headers removed from every forwarded request.
-pub fn forwarding_headers() -> &'static [&'static str] {
-    FORWARDING_HEADERS
 }

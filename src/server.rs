@@ -22,11 +22,11 @@ use tokio::sync::watch;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ServerError {
-    #[error("cannot listen on {addr} ({key}): {source}")]
+    #[error("cannot listen on {addr} ({key}): {error}")]
     Bind {
         key: &'static str,
         addr: SocketAddr,
-        source: std::io::Error,
+        error: std::io::Error,
     },
     #[error("proxy.tls_cert_file {cert} / proxy.tls_key_file {key}: {message}")]
     Tls {
@@ -40,7 +40,7 @@ impl ServerError {
     /// Whether the address was taken by someone else (tests retry with another port).
     pub fn is_addr_in_use(&self) -> bool {
         match self {
-            ServerError::Bind { source, .. } => source.kind() == std::io::ErrorKind::AddrInUse,
+            ServerError::Bind { error, .. } => error.kind() == std::io::ErrorKind::AddrInUse,
             ServerError::Tls { .. } => false,
         }
     }
@@ -61,16 +61,26 @@ impl ShutdownSignalWatch for UnixSignals {
             tracing::error!("cannot install signal handlers; shutting down");
             return ShutdownSignal::FastShutdown;
         };
-        tokio::select! {
-            _ = term.recv() => {
-                tracing::info!("SIGTERM: draining, then exiting");
-                ShutdownSignal::GracefulTerminate
-            }
-            _ = int.recv() => {
-                tracing::info!("SIGINT: exiting now");
-                ShutdownSignal::FastShutdown
-            }
+        let graceful = tokio::select! {
+            _ = term.recv() => true,
+            _ = int.recv() => false,
+        };
+        if !graceful {
+            tracing::info!("SIGINT: exiting now");
+            return ShutdownSignal::FastShutdown;
         }
+        tracing::info!("SIGTERM: draining, then exiting");
+        // Pingora now sleeps through the grace period; a second SIGTERM or a SIGINT during
+        // it means "now", as an operator expects.
+        tokio::spawn(async move {
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = int.recv() => {}
+            }
+            tracing::warn!("second signal during the grace period: exiting now");
+            std::process::exit(130);
+        });
+        ShutdownSignal::GracefulTerminate
     }
 }
 
@@ -129,10 +139,10 @@ fn check_bindable(gate: &Gate) -> Result<(), ServerError> {
         .chain(std::iter::once(("admin.listen", cfg.admin.listen)))
         .chain(cfg.demo_origin.map(|a| ("demo_origin.listen", a)));
     for (key, addr) in addrs {
-        std::net::TcpListener::bind(addr).map_err(|source| ServerError::Bind {
+        std::net::TcpListener::bind(addr).map_err(|error| ServerError::Bind {
             key,
             addr,
-            source,
+            error,
         })?;
     }
     Ok(())

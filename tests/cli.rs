@@ -295,84 +295,191 @@ fn explain_refuses_bad_arguments() {
     assert!(text(&out).contains("tomorrow"));
 }
 
-/// `run` as a process: serves, then SIGTERM drains and exits within the grace period.
-#[test]
-fn sigterm_drains_and_exits_within_the_grace_period() {
-    let dir = tempfile::tempdir().unwrap();
-    for _attempt in 0..5 {
-        let (proxy, admin) = (support::free_port(), support::free_port());
-        let body = format!(
-            "[proxy]\nlisten = [\"127.0.0.1:{proxy}\"]\nthreads = 1\ngrace_period = \"1s\"\nshutdown_timeout = \"1s\"\n[admin]\nlisten = \"127.0.0.1:{admin}\"\n[log]\nformat = \"json\"\n{BASE}"
-        );
-        let cfg = write_config(dir.path(), &body, support::ALLOWLIST);
-        let mut child = bin()
-            .args(["run", "--config", cfg.to_str().unwrap()])
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        // Ready when /readyz answers 200.
-        let deadline = Instant::now() + Duration::from_secs(20);
-        let mut ready = false;
-        while Instant::now() < deadline {
-            if let Some(status) = child.try_wait().unwrap() {
-                let mut err = String::new();
-                use std::io::Read;
-                child
-                    .stderr
-                    .take()
-                    .unwrap()
-                    .read_to_string(&mut err)
-                    .unwrap();
-                if err.contains("Address already in use") {
+/// The gate as a process (`poortwachter run`), ready to serve.
+struct Running {
+    child: std::process::Child,
+    proxy: u16,
+    _dir: tempfile::TempDir,
+}
+
+impl Running {
+    /// Start `run` with the given grace period, retrying with new ports when one was taken.
+    fn start(grace: &str, upstream: Option<u16>) -> Running {
+        for _attempt in 0..5 {
+            let dir = tempfile::tempdir().unwrap();
+            let (proxy, admin) = (support::free_port(), support::free_port());
+            let mut body = format!(
+                "[proxy]\nlisten = [\"127.0.0.1:{proxy}\"]\nthreads = 1\ngrace_period = \"{grace}\"\nshutdown_timeout = \"1s\"\n[admin]\nlisten = \"127.0.0.1:{admin}\"\n[log]\nformat = \"json\"\n{BASE}"
+            );
+            if let Some(u) = upstream {
+                body = body.replace("127.0.0.1:1\"", &format!("127.0.0.1:{u}\""));
+            }
+            // curl-like clients on this machine play the school.
+            body = body.replace("10.0.0.0/8", "127.0.0.1/32");
+            let cfg = write_config(dir.path(), &body, support::ALLOWLIST);
+            let mut child = bin()
+                .args(["run", "--config", cfg.to_str().unwrap()])
+                .stdout(Stdio::null())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap();
+            let deadline = Instant::now() + Duration::from_secs(20);
+            loop {
+                if let Some(status) = child.try_wait().unwrap() {
+                    let err = stderr_of(&mut child);
+                    assert!(
+                        err.contains("Address already in use"),
+                        "gate exited early ({status}): {err}"
+                    );
                     break;
                 }
-                panic!("gate exited early ({status}): {err}");
+                if http_get(admin, "/readyz").is_some_and(|r| r.starts_with("HTTP/1.1 200")) {
+                    return Running {
+                        child,
+                        proxy,
+                        _dir: dir,
+                    };
+                }
+                if Instant::now() > deadline {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(20));
             }
-            if http_get(admin, "/readyz").is_some_and(|r| r.starts_with("HTTP/1.1 200")) {
-                ready = true;
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(20));
         }
-        if !ready {
-            let _ = child.kill();
-            let _ = child.wait();
-            continue;
-        }
-        let sent = Instant::now();
-        let killed = Command::new("kill")
-            .args(["-TERM", &child.id().to_string()])
+        panic!("could not start the gate on free ports");
+    }
+
+    fn signal(&self, sig: &str) {
+        let ok = Command::new("kill")
+            .args([sig, &self.child.id().to_string()])
             .status()
             .unwrap();
-        assert!(killed.success());
-        let deadline = Instant::now() + Duration::from_secs(10);
+        assert!(ok.success());
+    }
+
+    /// Wait for the exit; panics after `limit`.
+    fn wait_exit(&mut self, limit: Duration) -> (std::process::ExitStatus, Duration, String) {
+        let started = Instant::now();
         loop {
-            if let Some(status) = child.try_wait().unwrap() {
-                assert!(status.success(), "clean exit after SIGTERM: {status}");
-                break;
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return (status, started.elapsed(), stderr_of(&mut self.child));
             }
-            assert!(
-                Instant::now() < deadline,
-                "did not exit within 10 s of SIGTERM"
-            );
+            assert!(started.elapsed() < limit, "did not exit within {limit:?}");
             std::thread::sleep(Duration::from_millis(20));
         }
-        let took = sent.elapsed();
-        // grace 1 s + shutdown timeout 1 s, with slack for a busy machine.
-        assert!(took < Duration::from_secs(6), "exit took {took:?}");
-        let mut err = String::new();
-        use std::io::Read;
-        child
-            .stderr
-            .take()
-            .unwrap()
-            .read_to_string(&mut err)
-            .unwrap();
-        assert!(err.contains("SIGTERM"), "{err}");
-        return;
     }
-    panic!("could not start the gate on free ports");
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn stderr_of(child: &mut std::process::Child) -> String {
+    use std::io::Read;
+    let mut err = String::new();
+    if let Some(mut e) = child.stderr.take() {
+        let _ = e.read_to_string(&mut err);
+    }
+    err
+}
+
+/// An upstream that answers one request after `delay`: a request in flight during shutdown.
+/// The receiver hears when the request has arrived.
+fn slow_upstream(delay: Duration) -> (u16, std::sync::mpsc::Receiver<()>) {
+    use std::io::{Read, Write};
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        if let Ok((mut s, _)) = l.accept() {
+            let mut buf = [0u8; 4096];
+            let _ = s.read(&mut buf);
+            let _ = tx.send(());
+            std::thread::sleep(delay);
+            let _ = s.write_all(
+                b"HTTP/1.1 200 OK\r\ncontent-length: 4\r\nconnection: close\r\n\r\ndone",
+            );
+        }
+    });
+    (port, rx)
+}
+
+/// SIGTERM: the listener closes, the request in flight still completes, and the process
+/// exits after the grace period (plus the runtime shutdown timeout).
+#[test]
+fn sigterm_drains_in_flight_requests_then_exits() {
+    let (upstream, arrived) = slow_upstream(Duration::from_millis(1500));
+    let mut gate = Running::start("3s", Some(upstream));
+    let proxy = gate.proxy;
+    let in_flight = std::thread::spawn(move || {
+        use std::io::{Read, Write};
+        let mut s = std::net::TcpStream::connect(("127.0.0.1", proxy)).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+        write!(
+            s,
+            "GET / HTTP/1.1\r\nHost: x\r\nX-Forwarded-For: 192.0.2.1\r\nConnection: close\r\n\r\n"
+        )
+        .unwrap();
+        let mut out = String::new();
+        let _ = s.read_to_string(&mut out);
+        out
+    });
+    // The request is at the upstream before the signal.
+    arrived
+        .recv_timeout(Duration::from_secs(10))
+        .expect("the request reached the upstream");
+    gate.signal("-TERM");
+    // New connections are refused while the old request drains.
+    let deadline = Instant::now() + Duration::from_secs(3);
+    while std::net::TcpStream::connect(("127.0.0.1", proxy)).is_ok() {
+        assert!(
+            Instant::now() < deadline,
+            "the proxy listener still accepts after SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let answer = in_flight.join().unwrap();
+    assert!(
+        answer.starts_with("HTTP/1.1 200") && answer.ends_with("done"),
+        "in-flight request completed: {answer}"
+    );
+    let (status, _took, err) = gate.wait_exit(Duration::from_secs(20));
+    assert!(
+        status.success(),
+        "clean exit after SIGTERM: {status}: {err}"
+    );
+    assert!(err.contains("SIGTERM"), "{err}");
+}
+
+/// SIGINT exits at once, whatever the grace period.
+#[test]
+fn sigint_exits_without_waiting_for_the_grace_period() {
+    let mut gate = Running::start("60s", None);
+    gate.signal("-INT");
+    let (_, took, err) = gate.wait_exit(Duration::from_secs(30));
+    assert!(err.contains("SIGINT"), "{err}");
+    assert!(took < Duration::from_secs(30), "took {took:?}");
+}
+
+/// A second signal during the grace period means "now".
+#[test]
+fn a_second_signal_cuts_the_grace_period_short() {
+    let mut gate = Running::start("60s", None);
+    gate.signal("-TERM");
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while std::net::TcpStream::connect(("127.0.0.1", gate.proxy)).is_ok()
+        && Instant::now() < deadline
+    {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    gate.signal("-INT");
+    let (_, _took, err) = gate.wait_exit(Duration::from_secs(30));
+    assert!(err.contains("second signal"), "{err}");
 }
 
 /// A minimal HTTP/1.1 GET over a raw socket (keeps this test free of an async runtime).

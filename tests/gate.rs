@@ -70,17 +70,169 @@ async fn connection_nomination_cannot_remove_the_gate_header() {
         .get(gate.url("/"))
         .header(XFF, "192.0.2.5")
         .header("connection", "x-request-id")
+        .header("x-request-id", "client-chosen")
         .send()
         .await
         .unwrap();
-    if resp.status() == 200 {
-        let seen = up.requests();
-        assert_eq!(seen[0].all("x-request-id").len(), 1);
-        assert_eq!(seen[0].all(XFF), vec!["192.0.2.5"]);
-    } else {
-        // Pingora may refuse such a request outright; then nothing reached the upstream.
-        assert_eq!(up.connections(), 0);
+    assert_eq!(resp.status(), 200);
+    let id = resp.headers()["x-request-id"].to_str().unwrap().to_string();
+    let seen = up.requests();
+    assert_eq!(seen[0].all("x-request-id"), vec![id.as_str()]);
+    assert_eq!(seen[0].all(XFF), vec!["192.0.2.5"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nominating_the_forwarding_header_is_refused() {
+    let up = Upstream::start("a").await;
+    let gate = start_gate(GateSpec {
+        upstreams: vec![up.addr],
+        ..Default::default()
+    })
+    .await;
+    let resp = client()
+        .get(gate.url("/"))
+        .header(XFF, "192.0.2.5")
+        .header("connection", "x-forwarded-for")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 400);
+    // Pingora refuses it while preparing the upstream request: nothing is forwarded.
+    assert!(up.requests().is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_spelling_of_a_forwarding_header_is_removed() {
+    let up = Upstream::start("a").await;
+    let gate = start_gate(GateSpec {
+        upstreams: vec![up.addr],
+        ..Default::default()
+    })
+    .await;
+    let spellings = [
+        "x-forwarded_for",
+        "x_forwarded-for",
+        "X_Real-IP",
+        "x-real_ip",
+        "cf-connecting_ip",
+        "x-client_ip",
+        "true_client-ip",
+        "X-Request_Id",
+        "x_poortwachter-site",
+    ];
+    let mut req = client().get(gate.url("/")).header(XFF, "192.0.2.5");
+    for name in spellings {
+        req = req.header(name, "198.51.100.7");
     }
+    assert_eq!(req.send().await.unwrap().status(), 200);
+    let seen = &up.requests()[0];
+    for (name, value) in &seen.headers {
+        assert!(value != "198.51.100.7", "{name} reached the upstream");
+    }
+    assert_eq!(seen.all(XFF), vec!["192.0.2.5"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_trusted_proxy_is_never_shown_as_the_pupils_address() {
+    let up = Upstream::start("a").await;
+    let gate = start_gate(GateSpec {
+        upstreams: vec![up.addr],
+        trusted: vec!["127.0.0.1/32", "10.0.0.0/8"],
+        ..Default::default()
+    })
+    .await;
+    // No header from our proxy, or only trusted hops: the client is a proxy address.
+    for xff in [None, Some("10.1.2.3"), Some("10.1.2.3, 10.4.5.6")] {
+        let mut req = client()
+            .get(gate.url("/"))
+            .header("accept", "application/json");
+        if let Some(x) = xff {
+            req = req.header(XFF, x);
+        }
+        let resp = req.send().await.unwrap();
+        assert_eq!(resp.status(), 403, "{xff:?}");
+        let body: serde_json::Value = resp.json().await.unwrap();
+        assert_eq!(body["reason"], "not_registered", "{xff:?}");
+        assert!(body["client_ip"].is_null(), "{xff:?}: {body}");
+        assert!(body.get("register").is_none(), "{xff:?}: {body}");
+    }
+    let html = client()
+        .get(gate.url("/"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(!html.contains("127.0.0.1"), "{html}");
+    assert!(html.contains("niet vast te stellen"));
+    assert_eq!(up.connections(), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn blocked_requests_with_bodies_never_reach_upstream_and_close() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let up = Upstream::start("a").await;
+    let gate = start_gate(GateSpec {
+        upstreams: vec![up.addr],
+        ..Default::default()
+    })
+    .await;
+    for head in [
+        "POST /toets HTTP/1.1\r\nHost: x\r\nX-Forwarded-For: 203.0.113.50\r\nContent-Length: 5\r\n\r\nhello",
+        "POST /toets HTTP/1.1\r\nHost: x\r\nX-Forwarded-For: 203.0.113.50\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n",
+        "POST /toets HTTP/1.1\r\nHost: x\r\nX-Forwarded-For: 203.0.113.50\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n",
+    ] {
+        let mut s = tokio::net::TcpStream::connect(gate.proxy).await.unwrap();
+        s.write_all(head.as_bytes()).await.unwrap();
+        let mut out = Vec::new();
+        tokio::time::timeout(Duration::from_secs(10), s.read_to_end(&mut out))
+            .await
+            .expect("the gate closes the connection after a block with an unread body")
+            .unwrap();
+        let text = String::from_utf8_lossy(&out);
+        assert!(text.starts_with("HTTP/1.1 403"), "{text}");
+        assert!(text.to_ascii_lowercase().contains("connection: close"), "{text}");
+    }
+    assert_eq!(up.connections(), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_keepalive_connection_is_judged_per_request() {
+    use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+    let up = Upstream::start("a").await;
+    let gate = start_gate(GateSpec {
+        upstreams: vec![up.addr],
+        ..Default::default()
+    })
+    .await;
+    let s = tokio::net::TcpStream::connect(gate.proxy).await.unwrap();
+    let mut r = BufReader::new(s);
+    for (xff, want) in [
+        ("203.0.113.50", "403"),
+        ("192.0.2.1", "200"),
+        ("203.0.113.50", "403"),
+    ] {
+        let req = format!("GET / HTTP/1.1\r\nHost: x\r\nX-Forwarded-For: {xff}\r\n\r\n");
+        r.get_mut().write_all(req.as_bytes()).await.unwrap();
+        let mut status = String::new();
+        r.read_line(&mut status).await.unwrap();
+        assert!(status.contains(want), "{xff}: {status}");
+        let mut len = 0usize;
+        loop {
+            let mut line = String::new();
+            r.read_line(&mut line).await.unwrap();
+            if line == "\r\n" {
+                break;
+            }
+            if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                len = v.trim().parse().unwrap();
+            }
+        }
+        let mut body = vec![0u8; len];
+        r.read_exact(&mut body).await.unwrap();
+    }
+    assert_eq!(up.requests().len(), 1);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -657,8 +809,9 @@ async fn round_robin_with_keepalive_reuse() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn upstream_failure_gets_a_friendly_page() {
-    // A port with nothing listening: connection refused.
-    let dead = std::net::SocketAddr::from(([127, 0, 0, 1], support::free_port()));
+    // A port that is bound but not listening: connection refused, and no other test can
+    // take it while this socket lives.
+    let (dead, _hold) = support::refusing_port();
     let gate = start_gate(GateSpec {
         upstreams: vec![dead],
         ..Default::default()
@@ -694,7 +847,7 @@ async fn upstream_failure_gets_a_friendly_page() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn failed_upstream_is_skipped_for_the_next() {
-    let dead = std::net::SocketAddr::from(([127, 0, 0, 1], support::free_port()));
+    let (dead, _hold) = support::refusing_port();
     let up = Upstream::start("live").await;
     let gate = start_gate(GateSpec {
         upstreams: vec![dead, up.addr],
@@ -748,4 +901,44 @@ async fn forwarded_header_mode() {
         .await
         .unwrap();
     assert_eq!(resp.status(), 403, "XFF is not believed in forwarded mode");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tls_listener_speaks_http2() {
+    let up = Upstream::start("a").await;
+    let dir = tempfile::tempdir().unwrap();
+    let cert = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).unwrap();
+    let (cert_file, key_file) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+    std::fs::write(&cert_file, cert.cert.pem()).unwrap();
+    std::fs::write(&key_file, cert.signing_key.serialize_pem()).unwrap();
+    let gate = start_gate(GateSpec {
+        upstreams: vec![up.addr],
+        tls: Some((cert_file, key_file)),
+        ..Default::default()
+    })
+    .await;
+    let tls = gate.tls.unwrap();
+    let c = reqwest::Client::builder()
+        .no_proxy()
+        .add_root_certificate(reqwest::Certificate::from_pem(cert.cert.pem().as_bytes()).unwrap())
+        .resolve("localhost", tls)
+        .build()
+        .unwrap();
+    let url = format!("https://localhost:{}/", tls.port());
+    let resp = c.get(&url).header(XFF, "192.0.2.1").send().await.unwrap();
+    assert_eq!(resp.status(), 200);
+    assert_eq!(
+        resp.version(),
+        reqwest::Version::HTTP_2,
+        "ALPN negotiates HTTP/2"
+    );
+    let resp = c
+        .get(&url)
+        .header(XFF, "203.0.113.50")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 403);
+    assert_eq!(resp.headers()["cache-control"], "no-store, private");
+    assert_eq!(up.requests().len(), 1);
 }

@@ -310,7 +310,8 @@ async fn admin_store_is_polled() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn store_down_at_start_serves_last_good_or_fails_closed() {
     let up = Upstream::start("a").await;
-    let dead = format!("http://127.0.0.1:{}/allowlist.json", support::free_port());
+    let (dead_addr, _hold) = support::refusing_port();
+    let dead = format!("http://{dead_addr}/allowlist.json");
     let state = tempfile::tempdir().unwrap();
     let extra = format!(
         "poll_interval = \"1h\"\nlast_good = \"{}/last-good.json\"",

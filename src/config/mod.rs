@@ -21,11 +21,8 @@ pub use file::FileConfig;
 /// A configuration error. The message names the file, the key and the value.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    #[error("{file}: cannot read: {source}")]
-    Read {
-        file: String,
-        source: std::io::Error,
-    },
+    #[error("{file}: cannot read: {error}")]
+    Read { file: String, error: std::io::Error },
     #[error("{file}: {message}")]
     Parse { file: String, message: String },
     #[error("{file}: `{key}` = {value}: {problem}")]
@@ -185,9 +182,9 @@ impl Config {
     /// Read and validate the file at `path`.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
         let file = path.display().to_string();
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        let text = std::fs::read_to_string(path).map_err(|error| ConfigError::Read {
             file: file.clone(),
-            source,
+            error,
         })?;
         Config::from_toml(path, &text)
     }
@@ -437,6 +434,13 @@ impl Validator {
                 "not a valid HTTP header name",
             )
         })?;
+        if crate::forwarding::unusable_client_ip_header(client_ip_header.as_str()) {
+            return Err(self.invalid(
+                "upstream.client_ip_header",
+                format!("{header_text:?}"),
+                "this header has another meaning and cannot carry the client IP; use e.g. \"x-forwarded-for\" or \"x-real-ip\"",
+            ));
+        }
         let pool = u.keepalive_pool_size.unwrap_or(128);
         Ok(UpstreamConfig {
             addrs,
@@ -466,11 +470,17 @@ impl Validator {
                     "expected an address or CIDR network such as \"10.0.0.0/8\"",
                 )
             })?;
-            if net.prefix_len() == 0 {
+            // A few short prefixes together are a /0 in disguise. No real proxy fleet needs
+            // more than an IPv4 /8 or an IPv6 /7 (fc00::/7, all unique-local space).
+            let shortest = if net.addr().is_ipv4() { 8 } else { 7 };
+            if net.prefix_len() < shortest {
                 return Err(self.invalid(
                     &key,
                     format!("{s:?}"),
-                    "trusting every address would let any client choose its own address",
+                    &format!(
+                        "trusting so many addresses would let clients choose their own address; \
+                         the broadest accepted is /{shortest}"
+                    ),
                 ));
             }
             if net.trunc() != net {
@@ -493,11 +503,15 @@ impl Validator {
             })?,
         };
         let trusted = TrustedProxies::new(nets);
-        // A mapped network such as ::ffff:0.0.0.0/96 is a /0 in disguise.
-        if let Some(n) = trusted.nets().iter().find(|n| n.prefix_len() == 0) {
+        // A mapped network such as ::ffff:0.0.0.0/96 is an IPv4 /0 in disguise.
+        if let Some(n) = trusted
+            .nets()
+            .iter()
+            .find(|n| n.addr().is_ipv4() && n.prefix_len() < 8)
+        {
             return Err(self.invalid(
                 "client_ip.trusted_proxies",
-                format!("\"{n}\""),
+                format!("\"{n}\" (an IPv4-mapped network)"),
                 "trusting every address would let any client choose its own address",
             ));
         }
@@ -663,7 +677,8 @@ impl Validator {
                         &format!("cannot read: {e}"),
                     )
                 })?;
-                let token = text.strip_suffix('\n').unwrap_or(&text).to_string();
+                let token = text.strip_suffix('\n').unwrap_or(&text);
+                let token = token.strip_suffix('\r').unwrap_or(token).to_string();
                 if token.len() < 16 {
                     return Err(self.invalid(
                         "admin.token_file",

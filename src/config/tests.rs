@@ -104,9 +104,14 @@ fn admin_store_sources() {
 #[test]
 fn trusted_proxies_are_strict() {
     let with = |t: &str| format!("{MIN}\n[client_ip]\ntrusted_proxies = [{t}]\n");
-    assert!(err(&with("\"0.0.0.0/0\"")).contains("trusting every address"));
-    assert!(err(&with("\"::/0\"")).contains("trusting every address"));
+    assert!(err(&with("\"0.0.0.0/0\"")).contains("would let clients choose"));
+    assert!(err(&with("\"::/0\"")).contains("would let clients choose"));
     assert!(err(&with("\"::ffff:0.0.0.0/96\"")).contains("trusting every address"));
+    // Two halves are a /0 in disguise.
+    let e = err(&with("\"0.0.0.0/1\", \"128.0.0.0/1\""));
+    assert!(e.contains("trusted_proxies[0]") && e.contains("/8"), "{e}");
+    assert!(err(&with("\"::/1\"")).contains("/7"));
+    assert!(load(&with("\"10.0.0.0/8\", \"fc00::/7\"")).is_ok());
     let e = err(&with("\"192.0.2.1/24\""));
     assert!(
         e.contains("client_ip.trusted_proxies[0]") && e.contains("192.0.2.0/24"),
@@ -148,6 +153,17 @@ fn bad_values_are_named() {
         ),
         (format!("{MIN}\n[proxy]\nthreads = 0\n"), "proxy.threads"),
         (format!("{MIN}\n[log]\nformat = \"xml\"\n"), "log.format"),
+        (
+            MIN.replace(
+                "[upstream]",
+                "[upstream]\nclient_ip_header = \"x-request-id\"",
+            ),
+            "upstream.client_ip_header",
+        ),
+        (
+            MIN.replace("[upstream]", "[upstream]\nclient_ip_header = \"Host\""),
+            "upstream.client_ip_header",
+        ),
         (
             format!("{MIN}\n[admin]\nlisten = \"127.0.0.1:8080\"\n"),
             "admin.listen",

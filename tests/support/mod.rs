@@ -45,6 +45,14 @@ pub fn free_port() -> u16 {
         .expect("no free loopback port")
 }
 
+/// An address that refuses connections: bound, never listening. Keep the socket alive for
+/// as long as the address must stay refused (no other test can bind it meanwhile).
+pub fn refusing_port() -> (SocketAddr, tokio::net::TcpSocket) {
+    let sock = tokio::net::TcpSocket::new_v4().expect("socket");
+    sock.bind("127.0.0.1:0".parse().unwrap()).expect("bind");
+    (sock.local_addr().expect("addr"), sock)
+}
+
 /// One request as the upstream received it.
 #[derive(Debug, Clone)]
 pub struct Seen {
@@ -161,6 +169,8 @@ pub struct GateSpec {
     pub allowlist_extra: String,
     /// Write an admin token file and configure it (see [`TOKEN`]).
     pub admin_token: bool,
+    /// A TLS listener with this PEM certificate chain and key.
+    pub tls: Option<(PathBuf, PathBuf)>,
 }
 
 /// The admin token of gates started with `admin_token: true`.
@@ -180,6 +190,7 @@ impl Default for GateSpec {
             source: None,
             allowlist_extra: String::new(),
             admin_token: false,
+            tls: None,
         }
     }
 }
@@ -197,6 +208,7 @@ pub const ALLOWLIST: &str = r#"{
 /// The real gate, in-process, on run-time ports. Stopped on drop.
 pub struct TestGate {
     pub proxy: SocketAddr,
+    pub tls: Option<SocketAddr>,
     pub proxy_v6: Option<SocketAddr>,
     pub admin: SocketAddr,
     pub gate: Arc<Gate>,
@@ -227,6 +239,7 @@ pub fn config_text(
     spec: &GateSpec,
     proxy: u16,
     proxy_v6: Option<u16>,
+    tls: Option<u16>,
     admin: u16,
     allowlist: &std::path::Path,
 ) -> String {
@@ -259,6 +272,7 @@ pub fn config_text(
         r#"
 [proxy]
 listen = [{listen}]
+{tls}
 threads = 1
 grace_period = "0s"
 shutdown_timeout = "1s"
@@ -284,6 +298,14 @@ listen = "{admin_host}:{admin}"
 {extra}
 "#,
         listen = quote(&listen),
+        tls = match (tls, &spec.tls) {
+            (Some(port), Some((cert, key))) => format!(
+                "tls_listen = [\"127.0.0.1:{port}\"]\ntls_cert_file = \"{}\"\ntls_key_file = \"{}\"",
+                cert.display(),
+                key.display()
+            ),
+            _ => String::new(),
+        },
         upstreams = quote(&upstreams),
         trusted = quote(&trusted),
         header = spec.header,
@@ -302,8 +324,9 @@ pub async fn start_gate(spec: GateSpec) -> TestGate {
     for _attempt in 0..5 {
         let proxy = free_port();
         let proxy_v6 = spec.also_listen_v6.then(free_port);
+        let tls = spec.tls.is_some().then(free_port);
         let admin = free_port();
-        let text = config_text(&spec, proxy, proxy_v6, admin, &allowlist);
+        let text = config_text(&spec, proxy, proxy_v6, tls, admin, &allowlist);
         let config_path = dir.path().join("poortwachter.toml");
         std::fs::write(&config_path, &text).expect("write config");
         let cfg = Config::from_toml(&config_path, &text).expect("test config is valid");
@@ -335,6 +358,7 @@ pub async fn start_gate(spec: GateSpec) -> TestGate {
         };
         let tg = TestGate {
             proxy: SocketAddr::from(([127, 0, 0, 1], proxy)),
+            tls: tls.map(|p| SocketAddr::from(([127, 0, 0, 1], p))),
             proxy_v6: proxy_v6.map(|p| SocketAddr::from((std::net::Ipv6Addr::LOCALHOST, p))),
             admin: SocketAddr::from(([127, 0, 0, 1], admin)),
             gate,
@@ -344,8 +368,8 @@ pub async fn start_gate(spec: GateSpec) -> TestGate {
         };
         wait_listening(tg.proxy).await;
         wait_listening(tg.admin).await;
-        if let Some(v6) = tg.proxy_v6 {
-            wait_listening(v6).await;
+        for extra in tg.proxy_v6.into_iter().chain(tg.tls) {
+            wait_listening(extra).await;
         }
         return tg;
     }
