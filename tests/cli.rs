@@ -123,6 +123,10 @@ fn check_names_unknown_keys_and_bad_values() {
             ],
         ),
         (
+            BASE.replace("{allowlist}", "http://127.0.0.1:1/allowlist.json"),
+            vec!["no allowlist.last_good", "--fetch"],
+        ),
+        (
             BASE.replace("127.0.0.1:1", "localhost:80"),
             vec!["upstream.addrs", "localhost:80"],
         ),
@@ -299,7 +303,8 @@ fn explain_refuses_bad_arguments() {
 struct Running {
     child: std::process::Child,
     proxy: u16,
-    _dir: tempfile::TempDir,
+    config: PathBuf,
+    dir: tempfile::TempDir,
 }
 
 impl Running {
@@ -337,7 +342,8 @@ impl Running {
                     return Running {
                         child,
                         proxy,
-                        _dir: dir,
+                        config: cfg,
+                        dir,
                     };
                 }
                 if Instant::now() > deadline {
@@ -480,6 +486,92 @@ fn a_second_signal_cuts_the_grace_period_short() {
     gate.signal("-INT");
     let (_, _took, err) = gate.wait_exit(Duration::from_secs(30));
     assert!(err.contains("second signal"), "{err}");
+}
+
+/// SIGHUP re-reads the config (here: the mode) and the allowlist file.
+#[test]
+fn sighup_reloads_the_config_and_the_allowlist_is_followed() {
+    let gate = Running::start("1s", None);
+    let status = |xff: &str| {
+        let r = http_get_with(gate.proxy, "/", &[("X-Forwarded-For", xff)]).unwrap_or_default();
+        r.get(9..12).unwrap_or("").to_string()
+    };
+    assert_eq!(status("203.0.113.50"), "403");
+    let text = std::fs::read_to_string(&gate.config).unwrap();
+    std::fs::write(
+        &gate.config,
+        format!("{text}\n[policy]\nmode = \"report-only\"\n"),
+    )
+    .unwrap();
+    gate.signal("-HUP");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    // Allowed now (report-only); the upstream at 127.0.0.1:1 refuses, so the answer is the
+    // gate's 502 page instead of its 403 block page.
+    while status("203.0.113.50") == "403" {
+        assert!(
+            Instant::now() < deadline,
+            "SIGHUP did not apply the new mode"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(status("203.0.113.50"), "502");
+    let al = gate.dir.path().join("allowlist.json");
+    let doc = std::fs::read_to_string(&al)
+        .unwrap()
+        .replace("\"198.51.100.7\"", "\"198.51.100.7\", \"203.0.113.0/24\"");
+    std::fs::write(&al, doc).unwrap();
+    gate.signal("-HUP");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let r = http_get_with(
+            gate.proxy,
+            "/",
+            &[
+                ("X-Forwarded-For", "203.0.113.50"),
+                ("Accept", "application/json"),
+            ],
+        )
+        .unwrap_or_default();
+        // Still 502 (dead upstream), but now for a registered client: no would_block.
+        if r.contains("upstream_error") && !r.is_empty() {
+            let explain = run(&[
+                "explain",
+                "--config",
+                gate.config.to_str().unwrap(),
+                "--peer",
+                "127.0.0.1",
+                "--header",
+                "X-Forwarded-For: 203.0.113.50",
+            ]);
+            let v: serde_json::Value = serde_json::from_slice(&explain.stdout).unwrap();
+            if v["reason"] == "registered" {
+                break;
+            }
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the allowlist change was not applied"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn http_get_with(port: u16, path: &str, headers: &[(&str, &str)]) -> Option<String> {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    let extra: String = headers
+        .iter()
+        .map(|(n, v)| format!("{n}: {v}\r\n"))
+        .collect();
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: x\r\n{extra}Connection: close\r\n\r\n"
+    )
+    .ok()?;
+    let mut out = String::new();
+    s.read_to_string(&mut out).ok()?;
+    Some(out)
 }
 
 /// A minimal HTTP/1.1 GET over a raw socket (keeps this test free of an async runtime).

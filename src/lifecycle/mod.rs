@@ -141,7 +141,9 @@ fn judge(
     Ok(Judged::Accept(Arc::new(snapshot)))
 }
 
-/// Put an accepted snapshot in force: persist, record the change, swap.
+/// Put an accepted snapshot in force, then persist it and record the change. The swap
+/// comes first so a new registration decides requests as soon as it compiled; persisting
+/// (fsync) and computing the change history only follow.
 fn accept(
     gate: &Gate,
     bytes: &[u8],
@@ -150,6 +152,9 @@ fn accept(
     etag: Option<String>,
     started: Instant,
 ) {
+    let previous = gate.snapshot();
+    gate.status().accepted_hash = Some(hash_bytes(bytes));
+    gate.install(snapshot.clone(), origin, etag.clone(), started.elapsed());
     let rt = gate.config();
     let cfg = &rt.config.allowlist;
     if origin == Origin::Source {
@@ -160,29 +165,25 @@ fn accept(
             }
         }
     }
-    let change = diff(gate.snapshot().as_deref(), &snapshot);
+    let change = diff(previous.as_deref(), &snapshot);
     let now = gate.now();
-    {
-        let mut st = gate.status();
-        st.accepted_hash = Some(hash_bytes(bytes));
-        st.shrink_refused = None;
-        if !change.is_empty() {
-            st.history.push(crate::sync::history::HistoryEntry {
-                at: now,
-                version: snapshot.version().map(str::to_string),
-                etag: etag.clone(),
-                source: match origin {
-                    Origin::Source => cfg.source.describe(),
-                    Origin::LastGood => cfg
-                        .last_good
-                        .as_ref()
-                        .map_or_else(String::new, |p| p.display().to_string()),
-                },
-                change,
-            });
-        }
+    let mut st = gate.status();
+    st.shrink_refused = None;
+    if !change.is_empty() {
+        st.history.push(crate::sync::history::HistoryEntry {
+            at: now,
+            version: snapshot.version().map(str::to_string),
+            etag,
+            source: match origin {
+                Origin::Source => cfg.source.describe(),
+                Origin::LastGood => cfg
+                    .last_good
+                    .as_ref()
+                    .map_or_else(String::new, |p| p.display().to_string()),
+            },
+            change,
+        });
     }
-    gate.install(snapshot, origin, etag, started.elapsed());
 }
 
 /// Load the last-known-good file, when configured and present. Used at start when the

@@ -13,7 +13,7 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 
 /// File events arriving within this window are one change (an editor's several writes).
-const SETTLE: Duration = Duration::from_millis(20);
+const SETTLE: Duration = Duration::from_millis(10);
 
 pub struct SyncService {
     gate: Arc<Gate>,
