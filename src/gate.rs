@@ -139,10 +139,12 @@ impl Gate {
     pub fn new(config: Config, registry: Registry, clock: Clock) -> Result<Gate, PageError> {
         let runtime = Runtime::new(config)?;
         let (tx, rx) = mpsc::unbounded_channel();
+        let metrics = Metrics::new(registry);
+        metrics.set_mode(runtime.config.policy.mode);
         Ok(Gate {
             runtime: ArcSwap::from_pointee(runtime),
             allowlist: ArcSwapOption::empty(),
-            metrics: Metrics::new(registry),
+            metrics,
             status: Mutex::new(SyncStatus::default()),
             clock,
             commands: tx,
@@ -166,6 +168,7 @@ impl Gate {
 
     /// Put a new configuration in force (one swap).
     pub fn set_runtime(&self, runtime: Runtime) {
+        self.metrics.set_mode(runtime.config.policy.mode);
         self.runtime.store(Arc::new(runtime));
     }
 

@@ -8,6 +8,9 @@ use pingora_prometheus::prometheus::{
     IntGauge, IntGaugeVec, Opts, Registry, TextEncoder,
 };
 
+/// The `route` label of requests no `[[route]]` matched.
+pub const DEFAULT_ROUTE: &str = "default";
+
 pub struct Metrics {
     registry: Registry,
     pub requests: IntCounterVec,
@@ -16,6 +19,8 @@ pub struct Metrics {
     pub client_ip: IntCounterVec,
     pub pages: IntCounterVec,
     pub upstream_responses: IntCounterVec,
+    pub upstream_duration: Histogram,
+    pub mode: IntGaugeVec,
     pub allowlist_ranges: IntGauge,
     pub allowlist_sites: IntGauge,
     pub allowlist_exceptions: IntGauge,
@@ -59,8 +64,8 @@ impl Metrics {
         let m = Metrics {
             requests: counter_vec(
                 "poortwachter_requests_total",
-                "Requests by decision and reason.",
-                &["decision", "reason"],
+                "Requests by decision, reason and route (\"default\" when no route matched).",
+                &["decision", "reason", "route"],
             ),
             would_block: counter_vec(
                 "poortwachter_would_block_total",
@@ -96,6 +101,31 @@ impl Metrics {
                 "poortwachter_upstream_responses_total",
                 "Responses to forwarded requests, by status class (gate-generated failures as 'error').",
                 &["class"],
+            ),
+            upstream_duration: reg(
+                r,
+                Histogram::with_opts(
+                    HistogramOpts::new(
+                        "poortwachter_upstream_duration_seconds",
+                        "Time from choosing an upstream to its response header.",
+                    )
+                    .buckets(vec![
+                        0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
+                        10.0, 30.0,
+                    ]),
+                )
+                .expect("valid metric"),
+            ),
+            mode: reg(
+                r,
+                IntGaugeVec::new(
+                    Opts::new(
+                        "poortwachter_mode",
+                        "The enforcement mode in force (value 1): enforce, report-only or off.",
+                    ),
+                    &["mode"],
+                )
+                .expect("valid metric"),
             ),
             allowlist_ranges: int_gauge(
                 "poortwachter_allowlist_ranges",
@@ -218,6 +248,11 @@ impl Metrics {
         m.build_info
             .with_label_values(&[env!("CARGO_PKG_VERSION")])
             .set(1);
+        // CPU, memory and open file descriptors of this process.
+        let process = prometheus::process_collector::ProcessCollector::for_self();
+        if let Err(e) = m.registry.register(Box::new(process)) {
+            tracing::warn!(error = %e, "process metrics unavailable");
+        }
         // Pre-create the label sets a dashboard expects, so absent traffic reads as 0, not
         // "no data" — only those the decision table can produce.
         for reason in Reason::ALL {
@@ -232,16 +267,22 @@ impl Metrics {
             };
             for verdict in verdicts {
                 m.requests
-                    .with_label_values(&[verdict.as_str(), reason.as_str()]);
+                    .with_label_values(&[verdict.as_str(), reason.as_str(), DEFAULT_ROUTE]);
             }
         }
         m
     }
 
+    /// Show the mode in force (one series at 1).
+    pub fn set_mode(&self, mode: crate::decision::Mode) {
+        self.mode.reset();
+        self.mode.with_label_values(&[mode.as_str()]).set(1);
+    }
+
     /// Count one decided request.
-    pub fn observe_decision(&self, d: &Decision) {
+    pub fn observe_decision(&self, d: &Decision, route: &str) {
         self.requests
-            .with_label_values(&[d.verdict.as_str(), d.reason.as_str()])
+            .with_label_values(&[d.verdict.as_str(), d.reason.as_str(), route])
             .inc();
         if d.would_block {
             self.would_block

@@ -62,6 +62,7 @@ pub struct RequestCtx {
     first_upstream: Option<usize>,
     upstream_tries: usize,
     upstream: Option<SocketAddr>,
+    upstream_started: Option<Instant>,
 }
 
 pub struct GateProxy {
@@ -170,6 +171,7 @@ impl ProxyHttp for GateProxy {
             page: None,
             first_upstream: None,
             upstream_tries: 0,
+            upstream_started: None,
             upstream: None,
         }
     }
@@ -240,6 +242,7 @@ impl ProxyHttp for GateProxy {
         let addr = up.addrs[(first + ctx.upstream_tries) % up.addrs.len()];
         ctx.upstream_tries += 1;
         ctx.upstream = Some(addr);
+        ctx.upstream_started.get_or_insert_with(Instant::now);
         let mut peer = HttpPeer::new(addr, false, String::new());
         peer.options.connection_timeout = Some(up.connect_timeout);
         peer.options.read_timeout = Some(up.read_timeout);
@@ -301,11 +304,11 @@ impl ProxyHttp for GateProxy {
             400..=499 => "4xx",
             _ => "5xx",
         };
-        self.gate
-            .metrics
-            .upstream_responses
-            .with_label_values(&[class])
-            .inc();
+        let m = &self.gate.metrics;
+        m.upstream_responses.with_label_values(&[class]).inc();
+        if let Some(t) = ctx.upstream_started {
+            m.upstream_duration.observe(t.elapsed().as_secs_f64());
+        }
         Ok(())
     }
 
@@ -380,7 +383,7 @@ impl ProxyHttp for GateProxy {
             );
             return;
         };
-        m.observe_decision(&d);
+        m.observe_decision(&d, crate::metrics::DEFAULT_ROUTE);
         m.request_duration
             .with_label_values(&[d.verdict.as_str()])
             .observe(elapsed.as_secs_f64());

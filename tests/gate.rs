@@ -488,7 +488,7 @@ async fn report_only_lets_through_and_counts_what_would_be_blocked() {
             let text = c.get(url).send().await.ok()?.text().await.ok()?;
             let counted = metric(
                 &text,
-                "poortwachter_requests_total{decision=\"allow\",reason=\"registered\"}",
+                "poortwachter_requests_total{decision=\"allow\",reason=\"registered\",route=\"default\"}",
             )? >= 1.0;
             counted.then_some(text)
         }
@@ -504,14 +504,14 @@ async fn report_only_lets_through_and_counts_what_would_be_blocked() {
     assert_eq!(
         metric(
             &text,
-            "poortwachter_requests_total{decision=\"allow\",reason=\"not_registered\"}"
+            "poortwachter_requests_total{decision=\"allow\",reason=\"not_registered\",route=\"default\"}"
         ),
         Some(1.0)
     );
     assert_eq!(
         metric(
             &text,
-            "poortwachter_requests_total{decision=\"block\",reason=\"not_registered\"}"
+            "poortwachter_requests_total{decision=\"block\",reason=\"not_registered\",route=\"default\"}"
         ),
         Some(0.0)
     );
@@ -597,11 +597,11 @@ async fn metrics_count_decisions_and_allowlist() {
             let text = c.get(url).send().await.ok()?.text().await.ok()?;
             let b = metric(
                 &text,
-                "poortwachter_requests_total{decision=\"block\",reason=\"not_registered\"}",
+                "poortwachter_requests_total{decision=\"block\",reason=\"not_registered\",route=\"default\"}",
             )?;
             let a = metric(
                 &text,
-                "poortwachter_requests_total{decision=\"allow\",reason=\"registered\"}",
+                "poortwachter_requests_total{decision=\"allow\",reason=\"registered\",route=\"default\"}",
             )?;
             (a == 2.0 && b == 1.0).then_some(text)
         }
@@ -621,6 +621,16 @@ async fn metrics_count_decisions_and_allowlist() {
     );
     assert!(text.contains("version=\"test-1\"} 1"));
     assert!(metric(&text, "poortwachter_allowlist_load_duration_seconds").is_some());
+    assert_eq!(
+        metric(&text, "poortwachter_mode{mode=\"enforce\"}"),
+        Some(1.0)
+    );
+    assert_eq!(
+        metric(&text, "poortwachter_upstream_duration_seconds_count"),
+        Some(2.0)
+    );
+    assert!(metric(&text, "process_resident_memory_bytes").unwrap() > 0.0);
+    assert!(metric(&text, "process_open_fds").unwrap() > 0.0);
     assert_eq!(
         metric(
             &text,

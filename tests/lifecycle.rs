@@ -461,6 +461,12 @@ async fn config_reload_applies_mode_and_reports_restart_settings() {
     assert_eq!(code, 200, "{r}");
     assert_eq!(r["config"]["restart_required"], json!([]));
     assert_eq!(status_for(&gate, "203.0.113.50").await, 200);
+    let m = metrics(&gate).await;
+    assert_eq!(
+        metric(&m, "poortwachter_mode{mode=\"report-only\"}"),
+        Some(1.0)
+    );
+    assert_eq!(metric(&m, "poortwachter_mode{mode=\"enforce\"}"), None);
 
     // An invalid file is refused; the running config stays.
     std::fs::write(
