@@ -19,6 +19,7 @@ pub mod lifecycle;
 pub mod logging;
 pub mod metrics;
 pub mod page;
+pub mod privacy;
 pub mod proxy;
 pub mod request_id;
 pub mod server;

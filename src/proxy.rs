@@ -395,10 +395,15 @@ impl ProxyHttp for GateProxy {
             }])
             .inc();
         let req = session.req_header();
+        let rt = self.gate.runtime();
+        let today = self.gate.now().to_offset(time::UtcOffset::UTC).date();
+        let client_ip = ctx
+            .client_ip
+            .map(|ip| rt.config.log.client_ip.render(ip, today));
         tracing::info!(
             target: "poortwachter::access",
             request_id = %ctx.request_id,
-            client_ip = ctx.client_ip.map(tracing::field::display),
+            client_ip = client_ip.as_deref(),
             client_ip_source = ctx.source,
             site = ctx.site.as_ref().map(SiteId::as_str),
             decision = d.verdict.as_str(),

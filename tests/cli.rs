@@ -488,6 +488,29 @@ fn a_second_signal_cuts_the_grace_period_short() {
     assert!(err.contains("second signal"), "{err}");
 }
 
+/// Logs keep only the client's network by default: pupils' addresses are personal data.
+#[test]
+fn access_logs_truncate_client_addresses_by_default() {
+    let mut gate = Running::start("1s", None);
+    let r =
+        http_get_with(gate.proxy, "/", &[("X-Forwarded-For", "203.0.113.77")]).unwrap_or_default();
+    assert!(
+        r.contains("203.0.113.77"),
+        "the page itself shows the full address: {r}"
+    );
+    gate.signal("-INT");
+    let (_, _, err) = gate.wait_exit(Duration::from_secs(30));
+    let line = err
+        .lines()
+        .find(|l| l.contains("\"reason\":\"not_registered\""))
+        .unwrap_or_else(|| panic!("an access line: {err}"));
+    assert!(line.contains("\"client_ip\":\"203.0.113.0/24\""), "{line}");
+    assert!(
+        !err.contains("203.0.113.77"),
+        "the full address is not logged: {err}"
+    );
+}
+
 /// SIGHUP re-reads the config (here: the mode) and the allowlist file.
 #[test]
 fn sighup_reloads_the_config_and_the_allowlist_is_followed() {

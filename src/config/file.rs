@@ -115,6 +115,8 @@ pub struct BlockPageFile {
 pub struct LogFile {
     pub format: Option<String>,
     pub level: Option<String>,
+    pub client_ip: Option<String>,
+    pub hash_secret_file: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -173,6 +173,8 @@ pub enum LogFormat {
 pub struct LogConfig {
     pub format: LogFormat,
     pub level: String,
+    /// How client addresses appear in logs.
+    pub client_ip: crate::privacy::LogAddress,
 }
 
 const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
@@ -752,7 +754,55 @@ impl Validator {
                 "expected a level such as \"info\" or a filter such as \"info,poortwachter=debug\"",
             ));
         }
-        Ok(LogConfig { format, level })
+        let client_ip = match (l.client_ip.as_deref(), &l.hash_secret_file) {
+            (None | Some("truncated"), None) => crate::privacy::LogAddress::Truncated,
+            (Some("full"), None) => crate::privacy::LogAddress::Full,
+            (Some("hashed"), Some(path)) => {
+                let secret = std::fs::read(path).map_err(|e| {
+                    self.invalid(
+                        "log.hash_secret_file",
+                        format!("{path:?}"),
+                        &format!("cannot read: {e}"),
+                    )
+                })?;
+                let secret = secret.strip_suffix(b"\n").unwrap_or(&secret).to_vec();
+                if secret.len() < 16 {
+                    return Err(self.invalid(
+                        "log.hash_secret_file",
+                        format!("{path:?}"),
+                        "the secret must be at least 16 bytes",
+                    ));
+                }
+                crate::privacy::LogAddress::Hashed { secret }
+            }
+            (Some("hashed"), None) => {
+                return Err(ConfigError::Missing {
+                    file: self.file.clone(),
+                    key: "log.hash_secret_file".into(),
+                    problem: "log.client_ip = \"hashed\" needs a secret shared by all replicas"
+                        .into(),
+                })
+            }
+            (Some("full" | "truncated") | None, Some(path)) => {
+                return Err(self.invalid(
+                    "log.hash_secret_file",
+                    format!("{path:?}"),
+                    "only used with log.client_ip = \"hashed\"",
+                ))
+            }
+            (Some(other), _) => {
+                return Err(self.invalid(
+                    "log.client_ip",
+                    format!("{other:?}"),
+                    "expected \"truncated\" (default), \"hashed\" or \"full\"",
+                ))
+            }
+        };
+        Ok(LogConfig {
+            format,
+            level,
+            client_ip,
+        })
     }
 }
 

@@ -154,6 +154,22 @@ fn bad_values_are_named() {
         (format!("{MIN}\n[proxy]\nthreads = 0\n"), "proxy.threads"),
         (format!("{MIN}\n[log]\nformat = \"xml\"\n"), "log.format"),
         (
+            format!("{MIN}\n[log]\nclient_ip = \"hashed\"\n"),
+            "log.hash_secret_file",
+        ),
+        (
+            format!("{MIN}\n[log]\nclient_ip = \"partial\"\n"),
+            "log.client_ip",
+        ),
+        (
+            format!("{MIN}\n[log]\nhash_secret_file = \"/x\"\n"),
+            "log.hash_secret_file",
+        ),
+        (
+            format!("{MIN}\n[log]\nclient_ip = \"hashed\"\nhash_secret_file = \"/nonexistent\"\n"),
+            "log.hash_secret_file",
+        ),
+        (
             MIN.replace(
                 "[upstream]",
                 "[upstream]\nclient_ip_header = \"x-request-id\"",
