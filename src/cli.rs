@@ -104,12 +104,6 @@ fn run_command(command: Command) -> anyhow::Result<ExitCode> {
             host,
             at,
         } => {
-            if path != "/" || host.is_some() {
-                // Routes are not built yet: every path and host is enforced alike.
-                eprintln!(
-                    "note: --path and --host do not change the decision yet (no [[route]] support)"
-                );
-            }
             let cfg = load(&config)?;
             let peer = explain::parse_peer(&peer).map_err(anyhow::Error::msg)?;
             let at = match at {
@@ -126,7 +120,7 @@ fn run_command(command: Command) -> anyhow::Result<ExitCode> {
                     eprintln!("warning: {e}");
                 }
             }
-            let out = explain::explain(&gate, peer, &headers, at);
+            let out = explain::explain(&gate, peer, &headers, &path, host.as_deref(), at);
             println!(
                 "{}",
                 serde_json::to_string_pretty(&out).context("encoding the explanation")?

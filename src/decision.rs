@@ -176,6 +176,20 @@ pub struct Input<'a> {
     pub trusted: &'a TrustedProxies,
     pub at: OffsetDateTime,
     pub mode: Mode,
+    /// With `Mode::Enforce`: behave as report-only before this moment.
+    pub enforce_from: Option<OffsetDateTime>,
+}
+
+/// The mode in force at `at`: `enforce` only from `enforce_from` on.
+pub fn effective_mode(
+    mode: Mode,
+    enforce_from: Option<OffsetDateTime>,
+    at: OffsetDateTime,
+) -> Mode {
+    match (mode, enforce_from) {
+        (Mode::Enforce, Some(from)) if at < from => Mode::ReportOnly,
+        (m, _) => m,
+    }
 }
 
 /// The result of the location check alone, before the mode is applied.
@@ -225,6 +239,10 @@ pub fn check_location(
 
 /// DESIGN.md's decision table.
 pub fn decide(input: Input<'_>) -> Decision {
+    let input = Input {
+        mode: effective_mode(input.mode, input.enforce_from, input.at),
+        ..input
+    };
     let allow = |reason, would_block, site| Decision {
         verdict: Verdict::Allow,
         reason,

@@ -54,7 +54,10 @@ pub struct Explanation {
     pub client_ip: Option<String>,
     pub client_ip_source: Option<String>,
     pub sites: Vec<String>,
-    pub route: &'static str,
+    /// The matched `[[route]]` by name, or `default`.
+    pub route: String,
+    pub route_action: &'static str,
+    /// The mode in force at that moment (`enforce_from` applied).
     pub mode: &'static str,
     pub decision: &'static str,
     pub would_block: bool,
@@ -73,6 +76,10 @@ pub struct Detail {
     pub matched_site: Option<String>,
     pub allowlist_version: Option<String>,
     pub allowlist_loaded: bool,
+    pub configured_mode: &'static str,
+    pub enforce_from: Option<String>,
+    /// The proxy answers 400 to this path instead of deciding.
+    pub path_refused: Option<String>,
 }
 
 /// Explain one request described on the command line.
@@ -80,6 +87,8 @@ pub fn explain(
     gate: &Gate,
     peer: PeerAddr,
     headers: &[HeaderArg],
+    path: &str,
+    host: Option<&str>,
     at: OffsetDateTime,
 ) -> Explanation {
     let rt = gate.config();
@@ -89,8 +98,17 @@ pub fn explain(
         .iter()
         .filter(|h| h.name.eq_ignore_ascii_case(header))
         .map(|h| h.value.as_bytes());
-    // Routes come with the policy capability; until then every request is enforced.
-    let route = RouteAction::Enforce;
+    let host = host.or_else(|| {
+        headers
+            .iter()
+            .find(|h| h.name.eq_ignore_ascii_case("host"))
+            .map(|h| h.value.as_str())
+    });
+    let (route, route_name, path_error) = match gate.route_for(host, path) {
+        Ok((action, name)) => (action, name, None),
+        // The proxy answers such a request 400 before any decision; shown as a refusal.
+        Err(e) => (RouteAction::Block, None, Some(e.to_string())),
+    };
     let eval = gate.evaluate(peer, lines, route, at);
     let d = eval.decision;
     Explanation {
@@ -100,8 +118,10 @@ pub fn explain(
             ClientIpSource::Header => header.to_string(),
         }),
         sites: eval.site_ids().into_iter().map(str::to_string).collect(),
-        route: route.as_str(),
-        mode: cfg.policy.mode.as_str(),
+        route: route_name.unwrap_or_else(|| crate::metrics::DEFAULT_ROUTE.to_string()),
+        route_action: route.as_str(),
+        mode: crate::decision::effective_mode(cfg.policy.mode, cfg.policy.enforce_from, at)
+            .as_str(),
         decision: d.verdict.as_str(),
         would_block: d.would_block,
         reason: d.reason.as_str(),
@@ -119,6 +139,12 @@ pub fn explain(
                 .as_ref()
                 .and_then(|s| s.version().map(str::to_string)),
             allowlist_loaded: eval.snapshot.is_some(),
+            configured_mode: cfg.policy.mode.as_str(),
+            enforce_from: cfg.policy.enforce_from.and_then(|t| {
+                t.format(&time::format_description::well_known::Rfc3339)
+                    .ok()
+            }),
+            path_refused: path_error,
         },
     }
 }

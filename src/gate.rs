@@ -140,7 +140,10 @@ impl Gate {
         let runtime = Runtime::new(config)?;
         let (tx, rx) = mpsc::unbounded_channel();
         let metrics = Metrics::new(registry);
-        metrics.set_mode(runtime.config.policy.mode);
+        metrics.set_mode(
+            runtime.config.policy.mode,
+            runtime.config.policy.enforce_from,
+        );
         Ok(Gate {
             runtime: ArcSwap::from_pointee(runtime),
             allowlist: ArcSwapOption::empty(),
@@ -168,7 +171,8 @@ impl Gate {
 
     /// Put a new configuration in force (one swap).
     pub fn set_runtime(&self, runtime: Runtime) {
-        self.metrics.set_mode(runtime.config.policy.mode);
+        let policy = runtime.config.policy;
+        self.metrics.set_mode(policy.mode, policy.enforce_from);
         self.runtime.store(Arc::new(runtime));
     }
 
@@ -278,6 +282,28 @@ impl Gate {
         st.attempts.truncate(ATTEMPTS);
     }
 
+    /// The route of a request: its action and, when a `[[route]]` matched, its name. `Err`
+    /// when the path must be refused (400) instead of matched. The one routing path of the
+    /// proxy and of `explain`.
+    pub fn route_for(
+        &self,
+        raw_host: Option<&str>,
+        raw_path: &str,
+    ) -> Result<(RouteAction, Option<String>), crate::route::PathError> {
+        let path = crate::route::normalise(raw_path)?;
+        let rt = self.runtime.load();
+        let routes = &rt.config.routes;
+        let host = if routes.iter().any(|r| r.host.is_some()) {
+            raw_host.map(crate::route::normalise_host)
+        } else {
+            None
+        };
+        Ok(match crate::route::find(routes, host.as_deref(), &path) {
+            Some(r) => (r.action, Some(r.name.clone())),
+            None => (RouteAction::Enforce, None),
+        })
+    }
+
     /// Evaluate a request: resolve the client IP, then decide. The one code path of the
     /// proxy and of `explain`.
     pub fn evaluate<'a, I>(
@@ -301,6 +327,7 @@ impl Gate {
             trusted: &cfg.trusted,
             at,
             mode: rt.config.policy.mode,
+            enforce_from: rt.config.policy.enforce_from,
         });
         Evaluation {
             client,

@@ -22,5 +22,6 @@ pub mod page;
 pub mod privacy;
 pub mod proxy;
 pub mod request_id;
+pub mod route;
 pub mod server;
 pub mod sync;

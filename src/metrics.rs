@@ -20,6 +20,8 @@ pub struct Metrics {
     pub pages: IntCounterVec,
     pub upstream_responses: IntCounterVec,
     pub upstream_duration: Histogram,
+    pub bad_paths: IntCounter,
+    pub enforce_from: Gauge,
     pub mode: IntGaugeVec,
     pub allowlist_ranges: IntGauge,
     pub allowlist_sites: IntGauge,
@@ -113,6 +115,22 @@ impl Metrics {
                         0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
                         10.0, 30.0,
                     ]),
+                )
+                .expect("valid metric"),
+            ),
+            bad_paths: reg(
+                r,
+                IntCounter::new(
+                    "poortwachter_bad_paths_total",
+                    "Requests answered 400 because their path could mean something else upstream (encoded separators, dot segments, //).",
+                )
+                .expect("valid metric"),
+            ),
+            enforce_from: reg(
+                r,
+                Gauge::new(
+                    "poortwachter_enforce_from_timestamp_seconds",
+                    "Unix time from which mode = enforce really blocks (before it: report-only); 0 when not set.",
                 )
                 .expect("valid metric"),
             ),
@@ -274,9 +292,15 @@ impl Metrics {
     }
 
     /// Show the mode in force (one series at 1).
-    pub fn set_mode(&self, mode: crate::decision::Mode) {
+    pub fn set_mode(
+        &self,
+        mode: crate::decision::Mode,
+        enforce_from: Option<time::OffsetDateTime>,
+    ) {
         self.mode.reset();
         self.mode.with_label_values(&[mode.as_str()]).set(1);
+        self.enforce_from
+            .set(enforce_from.map_or(0.0, |t| t.unix_timestamp() as f64));
     }
 
     /// Count one decided request.

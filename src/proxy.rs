@@ -9,6 +9,7 @@ use crate::forwarding;
 use crate::gate::Gate;
 use crate::page::{self, PageKind, PageRequest, Rendered};
 use crate::request_id::RequestId;
+use crate::route;
 use async_trait::async_trait;
 use pingora::http::{RequestHeader, ResponseHeader};
 use pingora::prelude::{HttpPeer, ProxyHttp, Session};
@@ -56,6 +57,10 @@ pub struct RequestCtx {
     source: &'static str,
     decision: Option<Decision>,
     site: Option<SiteId>,
+    /// The matched `[[route]]`, by name.
+    route: Option<String>,
+    /// The path was refused (400) before any decision.
+    bad_path: Option<route::PathError>,
     /// Page answered by the gate itself, for logging.
     page: Option<PageKind>,
     /// Round-robin position of the first upstream tried; retries move on from it.
@@ -120,7 +125,7 @@ impl GateProxy {
         self.gate
             .metrics
             .pages
-            .with_label_values(&[kind_label(kind), format])
+            .with_label_values(&[kind.key(), format])
             .inc();
         ctx.page = Some(kind);
         let head_only = session.req_header().method == http::Method::HEAD;
@@ -134,15 +139,11 @@ impl GateProxy {
     }
 }
 
-fn kind_label(kind: PageKind) -> &'static str {
-    match kind {
-        PageKind::Location => "location",
-        PageKind::OtherSite => "other_site",
-        PageKind::Claim => "claim",
-        PageKind::Unresolvable => "unresolvable",
-        PageKind::RouteBlocked => "route_blocked",
-        PageKind::NoAllowlist => "no_allowlist",
-        PageKind::Upstream => "upstream_error",
+/// The host a request is for: HTTP/2 `:authority` or an absolute URI first, else `Host`.
+fn request_host(req: &RequestHeader) -> Option<&str> {
+    match req.uri.authority() {
+        Some(a) => Some(a.as_str()),
+        None => req.headers.get(http::header::HOST)?.to_str().ok(),
     }
 }
 
@@ -168,6 +169,8 @@ impl ProxyHttp for GateProxy {
             source: "none",
             decision: None,
             site: None,
+            route: None,
+            bad_path: None,
             page: None,
             first_upstream: None,
             upstream_tries: 0,
@@ -179,15 +182,20 @@ impl ProxyHttp for GateProxy {
     async fn request_filter(&self, session: &mut Session, ctx: &mut RequestCtx) -> Result<bool> {
         let gate = &self.gate;
         let rt = gate.runtime();
+        let req = session.req_header();
+        // The route is judged on the normalised path; a path that could mean something else
+        // to the upstream is refused below, after the client address is known for the page.
+        let (action, bad_path) = match gate.route_for(request_host(req), req.uri.path()) {
+            Ok((action, name)) => {
+                ctx.route = name;
+                (action, None)
+            }
+            Err(e) => (RouteAction::Enforce, Some(e)),
+        };
         let header = rt.config.client_ip.header.header_name();
         let eval = {
-            let lines = session
-                .req_header()
-                .headers
-                .get_all(header)
-                .iter()
-                .map(|v| v.as_bytes());
-            gate.evaluate(peer_of(session), lines, RouteAction::Enforce, gate.now())
+            let lines = req.headers.get_all(header).iter().map(|v| v.as_bytes());
+            gate.evaluate(peer_of(session), lines, action, gate.now())
         };
         match &eval.client {
             Ok(r) => {
@@ -202,6 +210,16 @@ impl ProxyHttp for GateProxy {
                 };
             }
             Err(_) => ctx.source = "unresolvable",
+        }
+        if let Some(e) = bad_path {
+            drop(eval);
+            drop(rt);
+            ctx.bad_path = Some(e);
+            gate.metrics.bad_paths.inc();
+            let page = self.render(session, ctx, PageKind::BadRequest, 400, "bad_path");
+            self.send_page(session, ctx, PageKind::BadRequest, page)
+                .await?;
+            return Ok(true);
         }
         let decision = eval.decision;
         ctx.decision = Some(decision);
@@ -378,12 +396,18 @@ impl ProxyHttp for GateProxy {
                 target: "poortwachter::access",
                 request_id = %ctx.request_id,
                 status,
+                bad_path = ctx.bad_path.map(tracing::field::display),
                 error = e.map(|e| e.to_string()),
                 "request ended before a decision"
             );
             return;
         };
-        m.observe_decision(&d, crate::metrics::DEFAULT_ROUTE);
+        m.observe_decision(
+            &d,
+            ctx.route
+                .as_deref()
+                .unwrap_or(crate::metrics::DEFAULT_ROUTE),
+        );
         m.request_duration
             .with_label_values(&[d.verdict.as_str()])
             .observe(elapsed.as_secs_f64());
@@ -406,6 +430,7 @@ impl ProxyHttp for GateProxy {
             client_ip = client_ip.as_deref(),
             client_ip_source = ctx.source,
             site = ctx.site.as_ref().map(SiteId::as_str),
+            route = ctx.route.as_deref(),
             decision = d.verdict.as_str(),
             reason = d.reason.as_str(),
             would_block = d.would_block,
@@ -413,7 +438,7 @@ impl ProxyHttp for GateProxy {
             method = %req.method,
             path = req.uri.path(),
             upstream = ctx.upstream.map(tracing::field::display),
-            page = ctx.page.map(kind_label),
+            page = ctx.page.map(PageKind::key),
             duration_ms = elapsed.as_secs_f64() * 1000.0,
             error = e
                 .filter(|e| !matches!(e.etype(), ErrorType::ConnectionClosed | ErrorType::ReadError | ErrorType::WriteError))

@@ -86,8 +86,8 @@ fn check_names_unknown_keys_and_bad_values() {
             vec!["policy.mode", "enforcing"],
         ),
         (
-            format!("{BASE}\n[policy]\nenforce_from = \"2027-01-11T00:00:00+01:00\"\n"),
-            vec!["policy.enforce_from", "not yet supported"],
+            format!("{BASE}\n[policy]\nenforce_from = \"11-01-2027\"\n"),
+            vec!["policy.enforce_from", "11-01-2027"],
         ),
         (
             BASE.replace(
@@ -111,8 +111,8 @@ fn check_names_unknown_keys_and_bad_values() {
             vec!["allowlist.token_file", "https://"],
         ),
         (
-            format!("{BASE}\n[[route]]\npath_prefix = \"/static/\"\naction = \"bypass\"\n"),
-            vec!["route", "not yet supported"],
+            format!("{BASE}\n[[route]]\npath_prefix = \"/static/\"\naction = \"bypass\"\nmissing = \"any-site\"\n"),
+            vec!["route[0].missing", "not yet supported"],
         ),
         (
             BASE.replace("{allowlist}", "http://admin.example/allowlist"),
@@ -210,7 +210,8 @@ fn explain_answers_like_the_proxy() {
     assert_eq!(v["client_ip"], "192.0.2.3");
     assert_eq!(v["client_ip_source"], "x-forwarded-for");
     assert_eq!(v["sites"], serde_json::json!(["12AB00"]));
-    assert_eq!(v["route"], "enforce");
+    assert_eq!(v["route"], "default");
+    assert_eq!(v["route_action"], "enforce");
     assert_eq!(v["mode"], "enforce");
     assert_eq!(v["decision"], "allow");
     assert_eq!(v["would_block"], false);
@@ -256,6 +257,98 @@ fn explain_answers_like_the_proxy() {
     let v = explain(&cfg, &["--peer", "10.9.9.9"]);
     assert_eq!(v["client_ip"], "10.9.9.9");
     assert_eq!(v["reason"], "not_registered");
+}
+
+#[test]
+fn explain_covers_routes_and_the_rollout_schedule() {
+    let dir = tempfile::tempdir().unwrap();
+    let body = format!(
+        "{BASE}\n[policy]\nmode = \"enforce\"\nenforce_from = \"2027-01-11T00:00:00+01:00\"\n\
+         [[route]]\nname = \"static\"\npath_prefix = \"/static/\"\naction = \"bypass\"\n\
+         [[route]]\nname = \"beheer\"\nhost = \"afname.example.nl\"\npath_prefix = \"/beheer\"\naction = \"block\"\n"
+    );
+    let cfg = write_config(dir.path(), &body, support::ALLOWLIST);
+    let v = explain(
+        &cfg,
+        &[
+            "--peer",
+            "203.0.113.50",
+            "--path",
+            "/static/app.js",
+            "--at",
+            "2027-02-01T09:00:00+01:00",
+        ],
+    );
+    assert_eq!(
+        (
+            v["route"].as_str(),
+            v["decision"].as_str(),
+            v["reason"].as_str()
+        ),
+        (Some("static"), Some("bypass"), Some("bypass_route"))
+    );
+    let v = explain(
+        &cfg,
+        &[
+            "--peer",
+            "203.0.113.50",
+            "--path",
+            "/beheer/x",
+            "--host",
+            "Afname.example.nl:443",
+            "--at",
+            "2027-02-01T09:00:00+01:00",
+        ],
+    );
+    assert_eq!(
+        (
+            v["route"].as_str(),
+            v["reason"].as_str(),
+            v["decision"].as_str()
+        ),
+        (Some("beheer"), Some("route_blocked"), Some("block"))
+    );
+    // Before enforce_from the gate is report-only.
+    let v = explain(
+        &cfg,
+        &[
+            "--peer",
+            "203.0.113.50",
+            "--at",
+            "2027-01-10T23:59:59+01:00",
+        ],
+    );
+    assert_eq!(
+        (
+            v["mode"].as_str(),
+            v["decision"].as_str(),
+            v["would_block"].as_bool()
+        ),
+        (Some("report-only"), Some("allow"), Some(true))
+    );
+    let v = explain(
+        &cfg,
+        &[
+            "--peer",
+            "203.0.113.50",
+            "--at",
+            "2027-01-11T00:00:00+01:00",
+        ],
+    );
+    assert_eq!(
+        (v["mode"].as_str(), v["decision"].as_str()),
+        (Some("enforce"), Some("block"))
+    );
+    assert_eq!(v["detail"]["configured_mode"], "enforce");
+    // A path the proxy refuses is shown as refused.
+    let v = explain(
+        &cfg,
+        &["--peer", "192.0.2.1", "--path", "/static/../beheer"],
+    );
+    assert!(
+        v["detail"]["path_refused"].as_str().unwrap().contains(".."),
+        "{v}"
+    );
 }
 
 #[test]

@@ -27,7 +27,7 @@ pub struct FileConfig {
     pub demo_origin: Option<DemoOriginFile>,
     /// Later capabilities: present only so they can be refused by name.
     pub site_binding: Option<toml::Value>,
-    pub route: Option<toml::Value>,
+    pub route: Option<Vec<RouteFile>>,
     pub self_check: Option<toml::Value>,
 }
 
@@ -89,7 +89,18 @@ pub struct MaxPrefixFile {
 #[serde(deny_unknown_fields)]
 pub struct PolicyFile {
     pub mode: Option<String>,
-    pub enforce_from: Option<toml::Value>,
+    pub enforce_from: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RouteFile {
+    pub name: Option<String>,
+    pub host: Option<String>,
+    pub path_prefix: String,
+    pub action: Option<String>,
+    /// Belongs to site binding, which is not built yet.
+    pub missing: Option<toml::Value>,
 }
 
 #[derive(Debug, Deserialize, Default)]

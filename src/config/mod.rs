@@ -51,6 +51,8 @@ pub struct Config {
     pub client_ip: ClientIpConfig,
     pub allowlist: AllowlistConfig,
     pub policy: PolicyConfig,
+    /// `[[route]]`, first match wins; requests no route matches are enforced.
+    pub routes: Vec<crate::route::Route>,
     pub admin: AdminConfig,
     pub block_page: BlockPageConfig,
     pub log: LogConfig,
@@ -140,6 +142,8 @@ pub struct AllowlistConfig {
 #[derive(Debug, Clone, Copy)]
 pub struct PolicyConfig {
     pub mode: Mode,
+    /// With `mode = "enforce"`: report-only before this moment, enforce from it.
+    pub enforce_from: Option<time::OffsetDateTime>,
 }
 
 #[derive(Debug, Clone)]
@@ -275,9 +279,20 @@ impl Validator {
 
     fn validate(&self, path: &Path, raw: FileConfig) -> Result<Config, ConfigError> {
         self.later("site_binding", raw.site_binding.is_some())?;
-        self.later("route", raw.route.is_some())?;
         self.later("self_check", raw.self_check.is_some())?;
-        self.later("policy.enforce_from", raw.policy.enforce_from.is_some())?;
+        let routes = self.routes(raw.route.as_deref().unwrap_or_default())?;
+        let enforce_from = match raw.policy.enforce_from.as_deref() {
+            None => None,
+            Some(t) => Some(
+                time::OffsetDateTime::parse(t, &time::format_description::well_known::Rfc3339).map_err(|e| {
+                    self.invalid(
+                        "policy.enforce_from",
+                        format!("{t:?}"),
+                        &format!("expected an RFC 3339 time with offset such as \"2027-01-11T00:00:00+01:00\": {e}"),
+                    )
+                })?,
+            ),
+        };
 
         let proxy = self.proxy(&raw.proxy)?;
         let upstream = self.upstream(raw.upstream)?;
@@ -330,7 +345,8 @@ impl Validator {
             upstream,
             client_ip,
             allowlist,
-            policy: PolicyConfig { mode },
+            policy: PolicyConfig { mode, enforce_from },
+            routes,
             admin,
             block_page,
             log,
@@ -365,6 +381,91 @@ impl Validator {
                 5,
             )?,
         })
+    }
+
+    fn routes(&self, routes: &[file::RouteFile]) -> Result<Vec<crate::route::Route>, ConfigError> {
+        use crate::decision::RouteAction;
+        let mut out: Vec<crate::route::Route> = Vec::with_capacity(routes.len());
+        for (i, r) in routes.iter().enumerate() {
+            let key = |k: &str| format!("route[{i}].{k}");
+            self.later(&key("missing"), r.missing.is_some())?;
+            let action = match r.action.as_deref() {
+                None | Some("enforce") => RouteAction::Enforce,
+                Some("bypass") => RouteAction::Bypass,
+                Some("block") => RouteAction::Block,
+                Some(other) => {
+                    return Err(self.invalid(
+                        &key("action"),
+                        format!("{other:?}"),
+                        "expected \"enforce\", \"bypass\" or \"block\"",
+                    ))
+                }
+            };
+            let prefix = &r.path_prefix;
+            match crate::route::normalise(prefix) {
+                Ok(n) if n == prefix.as_str() => {}
+                Ok(n) => {
+                    return Err(self.invalid(
+                        &key("path_prefix"),
+                        format!("{prefix:?}"),
+                        &format!("write it normalised: {n:?}"),
+                    ))
+                }
+                Err(e) => {
+                    return Err(self.invalid(
+                        &key("path_prefix"),
+                        format!("{prefix:?}"),
+                        &e.to_string(),
+                    ))
+                }
+            }
+            let host = match &r.host {
+                None => None,
+                Some(h) => {
+                    let n = crate::route::normalise_host(h);
+                    if n.is_empty()
+                        || n != h.to_ascii_lowercase()
+                        || !n
+                            .bytes()
+                            .all(|b| b.is_ascii_alphanumeric() || b"-.:".contains(&b))
+                    {
+                        return Err(self.invalid(
+                            &key("host"),
+                            format!("{h:?}"),
+                            "expected a host name without port, e.g. \"afname.example.nl\"",
+                        ));
+                    }
+                    Some(n)
+                }
+            };
+            let name = r.name.clone().unwrap_or_else(|| format!("route-{}", i + 1));
+            if name.is_empty()
+                || name == crate::metrics::DEFAULT_ROUTE
+                || !name
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+            {
+                return Err(self.invalid(
+                    &key("name"),
+                    format!("{name:?}"),
+                    "expected letters, digits, - or _ (and not \"default\")",
+                ));
+            }
+            if let Some(j) = out.iter().position(|o| o.name == name) {
+                return Err(self.invalid(
+                    &key("name"),
+                    format!("{name:?}"),
+                    &format!("already used by route[{j}]"),
+                ));
+            }
+            out.push(crate::route::Route {
+                name,
+                host,
+                path_prefix: prefix.clone(),
+                action,
+            });
+        }
+        Ok(out)
     }
 
     fn tls(&self, p: &file::ProxyFile) -> Result<Option<TlsConfig>, ConfigError> {

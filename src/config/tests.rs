@@ -47,12 +47,11 @@ fn unknown_keys_name_the_key_and_file() {
 fn later_keys_are_refused_by_name() {
     for (extra, key) in [
         ("[site_binding]\ncookie = \"x\"\n", "site_binding"),
-        ("[[route]]\npath_prefix = \"/\"\n", "route"),
-        ("[self_check]\npath = \"/c\"\n", "self_check"),
         (
-            "[policy]\nenforce_from = \"2027-01-11T00:00:00+01:00\"\n",
-            "policy.enforce_from",
+            "[[route]]\npath_prefix = \"/\"\nmissing = \"any-site\"\n",
+            "route[0].missing",
         ),
+        ("[self_check]\npath = \"/c\"\n", "self_check"),
     ] {
         let e = err(&format!("{MIN}\n{extra}"));
         assert!(e.contains(&format!("`{key}` is not yet supported")), "{e}");
@@ -99,6 +98,54 @@ fn admin_store_sources() {
     assert!(is_loopback_url("http://127.0.0.2/x"));
     assert!(!is_loopback_url("http://127.0.0.1.example/x"));
     assert!(!is_loopback_url("http://[2001:db8::1]/x"));
+}
+
+#[test]
+fn routes_and_rollout() {
+    let c = load(&format!(
+        "{MIN}\n[policy]\nenforce_from = \"2027-01-11T00:00:00+01:00\"\n\
+         [[route]]\nname = \"static\"\npath_prefix = \"/static/\"\naction = \"bypass\"\n\
+         [[route]]\nhost = \"Afname.Example.NL\"\npath_prefix = \"/beheer\"\naction = \"block\"\n\
+         [[route]]\npath_prefix = \"/toets\"\n"
+    ))
+    .unwrap();
+    assert_eq!(c.routes.len(), 3);
+    assert_eq!(c.routes[0].name, "static");
+    assert_eq!(c.routes[1].name, "route-2");
+    assert_eq!(c.routes[1].host.as_deref(), Some("afname.example.nl"));
+    assert_eq!(c.routes[2].action, crate::decision::RouteAction::Enforce);
+    assert_eq!(
+        c.policy.enforce_from.unwrap().unix_timestamp(),
+        time::macros::datetime!(2027-01-10 23:00 UTC).unix_timestamp()
+    );
+    for (route, key) in [
+        ("path_prefix = \"static/\"", "route[0].path_prefix"),
+        ("path_prefix = \"/a/../b\"", "route[0].path_prefix"),
+        ("path_prefix = \"/%61\"", "route[0].path_prefix"),
+        (
+            "path_prefix = \"/a\"\naction = \"allow\"",
+            "route[0].action",
+        ),
+        ("path_prefix = \"/a\"\nname = \"default\"", "route[0].name"),
+        (
+            "path_prefix = \"/a\"\nhost = \"a.example:443\"",
+            "route[0].host",
+        ),
+        ("path_prefix = \"/a\"\nprefix = \"/b\"", "prefix"),
+    ] {
+        let e = err(&format!("{MIN}\n[[route]]\n{route}\n"));
+        assert!(e.contains(key), "{key}: {e}");
+    }
+    let e = err(&format!("{MIN}\n[[route]]\nname = \"x\"\npath_prefix = \"/a\"\n[[route]]\nname = \"x\"\npath_prefix = \"/b\"\n"));
+    assert!(
+        e.contains("route[1].name") && e.contains("already used"),
+        "{e}"
+    );
+    let e = err(&format!("{MIN}\n[policy]\nenforce_from = \"2027-01-11\"\n"));
+    assert!(
+        e.contains("policy.enforce_from") && e.contains("2027-01-11"),
+        "{e}"
+    );
 }
 
 #[test]

@@ -46,6 +46,7 @@ fn run(
         trusted: &t,
         at,
         mode,
+        enforce_from: None,
     })
 }
 
@@ -64,6 +65,7 @@ fn unresolvable(mode: Mode, snap: Option<&Snapshot>) -> Decision {
         trusted: &t,
         at: NOW,
         mode,
+        enforce_from: None,
     })
 }
 
@@ -198,6 +200,7 @@ fn unresolvable_route(mode: Mode, route: RouteAction) -> Decision {
         trusted: &t,
         at: NOW,
         mode,
+        enforce_from: None,
     })
 }
 
@@ -283,6 +286,52 @@ fn empty_allowlist_blocks_everyone() {
         key(run("192.0.2.1", R::Enforce, Some(&s), Enforce, NOW)),
         d(Block, NotRegistered, false)
     );
+}
+
+#[test]
+fn enforce_from_means_report_only_before_and_enforce_from_that_moment() {
+    let s = snapshot();
+    let t = trusted();
+    let from = datetime!(2027-01-11 00:00 +01:00);
+    let at = |when: OffsetDateTime, mode: Mode| {
+        let client = resolve(
+            PeerAddr(Some("203.0.113.50".parse().unwrap())),
+            std::iter::empty(),
+            HeaderMode::XForwardedFor,
+            &t,
+        );
+        key(decide(Input {
+            client: client.as_ref(),
+            route: R::Enforce,
+            snapshot: Some(&s),
+            trusted: &t,
+            at: when,
+            mode,
+            enforce_from: Some(from),
+        }))
+    };
+    assert_eq!(
+        at(datetime!(2027-01-10 22:59:59 UTC), Enforce),
+        d(Allow, NotRegistered, true)
+    );
+    assert_eq!(
+        at(datetime!(2027-01-10 23:00:00 UTC), Enforce),
+        d(Block, NotRegistered, false)
+    );
+    assert_eq!(
+        at(datetime!(2027-02-01 08:00 UTC), Enforce),
+        d(Block, NotRegistered, false)
+    );
+    // Only enforce is staged: report-only and off stay what they are.
+    assert_eq!(
+        at(datetime!(2027-02-01 08:00 UTC), ReportOnly),
+        d(Allow, NotRegistered, true)
+    );
+    assert_eq!(
+        at(datetime!(2027-02-01 08:00 UTC), Off),
+        d(Allow, ModeOff, false)
+    );
+    assert_eq!(effective_mode(Enforce, None, NOW), Enforce);
 }
 
 #[test]

@@ -39,10 +39,12 @@ pub enum PageKind {
     RouteBlocked,
     NoAllowlist,
     Upstream,
+    /// A path the gate refuses to judge (encoded separators, dot segments, `//`).
+    BadRequest,
 }
 
 impl PageKind {
-    const ALL: [PageKind; 7] = [
+    const ALL: [PageKind; 8] = [
         PageKind::Location,
         PageKind::OtherSite,
         PageKind::Claim,
@@ -50,6 +52,7 @@ impl PageKind {
         PageKind::RouteBlocked,
         PageKind::NoAllowlist,
         PageKind::Upstream,
+        PageKind::BadRequest,
     ];
 
     /// The page that explains a block for `reason`.
@@ -68,7 +71,8 @@ impl PageKind {
         self as usize
     }
 
-    fn key(self) -> &'static str {
+    /// The page's name in texts files, logs and the `page` metric label.
+    pub fn key(self) -> &'static str {
         match self {
             PageKind::Location => "location",
             PageKind::OtherSite => "other_site",
@@ -77,6 +81,7 @@ impl PageKind {
             PageKind::RouteBlocked => "route_blocked",
             PageKind::NoAllowlist => "no_allowlist",
             PageKind::Upstream => "upstream",
+            PageKind::BadRequest => "bad_request",
         }
     }
 }

@@ -45,6 +45,7 @@ pub struct Texts {
     pub route_blocked: KindTexts,
     pub no_allowlist: KindTexts,
     pub upstream: KindTexts,
+    pub bad_request: KindTexts,
 }
 
 #[derive(Debug, Deserialize)]
@@ -66,6 +67,7 @@ impl Texts {
             "unresolvable" => &self.unresolvable,
             "route_blocked" => &self.route_blocked,
             "no_allowlist" => &self.no_allowlist,
+            "bad_request" => &self.bad_request,
             _ => &self.upstream,
         }
     }

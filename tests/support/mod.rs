@@ -37,6 +37,28 @@ where
     }
 }
 
+/// A clock a test moves by hand.
+#[derive(Clone)]
+pub struct TestClock(Arc<std::sync::atomic::AtomicI64>);
+
+impl TestClock {
+    pub fn at(t: time::OffsetDateTime) -> TestClock {
+        TestClock(Arc::new(std::sync::atomic::AtomicI64::new(
+            t.unix_timestamp(),
+        )))
+    }
+    pub fn set(&self, t: time::OffsetDateTime) {
+        self.0.store(t.unix_timestamp(), Ordering::SeqCst);
+    }
+    pub fn clock(&self) -> gate::Clock {
+        let secs = self.0.clone();
+        Arc::new(move || {
+            time::OffsetDateTime::from_unix_timestamp(secs.load(Ordering::SeqCst))
+                .unwrap_or(time::OffsetDateTime::UNIX_EPOCH)
+        })
+    }
+}
+
 /// A port that was free a moment ago. Callers retry when it is taken by the time they bind.
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
@@ -171,6 +193,8 @@ pub struct GateSpec {
     pub admin_token: bool,
     /// A TLS listener with this PEM certificate chain and key.
     pub tls: Option<(PathBuf, PathBuf)>,
+    /// The gate's clock (default: the system clock).
+    pub clock: Option<gate::Clock>,
 }
 
 /// The admin token of gates started with `admin_token: true`.
@@ -191,6 +215,7 @@ impl Default for GateSpec {
             allowlist_extra: String::new(),
             admin_token: false,
             tls: None,
+            clock: None,
         }
     }
 }
@@ -330,7 +355,8 @@ pub async fn start_gate(spec: GateSpec) -> TestGate {
         let config_path = dir.path().join("poortwachter.toml");
         std::fs::write(&config_path, &text).expect("write config");
         let cfg = Config::from_toml(&config_path, &text).expect("test config is valid");
-        let gate = Arc::new(Gate::new(cfg, Registry::new(), gate::system_clock()).expect("gate"));
+        let clock = spec.clock.clone().unwrap_or_else(gate::system_clock);
+        let gate = Arc::new(Gate::new(cfg, Registry::new(), clock).expect("gate"));
         poortwachter::lifecycle::startup(&gate);
         let (tx, rx) = std::sync::mpsc::channel();
         let g = gate.clone();

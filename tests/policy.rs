@@ -1,0 +1,195 @@
+//! Routes and the staged rollout through the real gate: bypass, block, refused paths, host
+//! routes, and `enforce_from` with a clock the test moves.
+
+mod support;
+
+use std::time::Duration;
+use support::{client, eventually, metric, start_gate, GateSpec, TestClock, Upstream};
+use time::macros::datetime;
+
+const XFF: &str = "x-forwarded-for";
+const ROUTES: &str = r#"
+[[route]]
+name = "static"
+path_prefix = "/static"
+action = "bypass"
+
+[[route]]
+name = "beheer"
+host = "afname.example.nl"
+path_prefix = "/beheer/"
+action = "block"
+
+[[route]]
+name = "health"
+path_prefix = "/health"
+action = "bypass"
+"#;
+
+async fn get(gate: &support::TestGate, path: &str, xff: &str, host: Option<&str>) -> (u16, String) {
+    let mut req = client()
+        .get(gate.url(path))
+        .header(XFF, xff)
+        .header("accept", "application/json");
+    if let Some(h) = host {
+        req = req.header("host", h);
+    }
+    let resp = req.send().await.unwrap();
+    (resp.status().as_u16(), resp.text().await.unwrap())
+}
+
+/// One request with exactly this path, on a raw socket.
+async fn raw_get(addr: std::net::SocketAddr, path: &str, xff: &str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let req = format!("GET {path} HTTP/1.1\r\nHost: x\r\nX-Forwarded-For: {xff}\r\nAccept: application/json\r\nConnection: close\r\n\r\n");
+    s.write_all(req.as_bytes()).await.unwrap();
+    let mut out = Vec::new();
+    tokio::time::timeout(Duration::from_secs(10), s.read_to_end(&mut out))
+        .await
+        .unwrap()
+        .unwrap();
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn routes_bypass_block_and_refuse_tricks() {
+    let up = Upstream::start("a").await;
+    let gate = start_gate(GateSpec {
+        upstreams: vec![up.addr],
+        extra: ROUTES.into(),
+        ..Default::default()
+    })
+    .await;
+    // Bypass: static assets reach the upstream from anywhere, even an unregistered address.
+    assert_eq!(
+        get(&gate, "/static/app.js", "203.0.113.50", None).await.0,
+        200
+    );
+    assert_eq!(get(&gate, "/static", "203.0.113.50", None).await.0, 200);
+    assert_eq!(up.requests().len(), 2);
+    assert_eq!(
+        up.requests()[0].path,
+        "/static/app.js",
+        "forwarded as judged"
+    );
+    // Segment boundaries: /staticx is not /static.
+    let (code, body) = get(&gate, "/staticx", "203.0.113.50", None).await;
+    assert_eq!(
+        (code, body.contains("not_registered")),
+        (403, true),
+        "{body}"
+    );
+    // Block for one host only, case-insensitive, port ignored; even a registered school.
+    let (code, body) = get(
+        &gate,
+        "/beheer/users",
+        "192.0.2.1",
+        Some("Afname.Example.NL:8443"),
+    )
+    .await;
+    assert_eq!(code, 403);
+    assert!(body.contains("route_blocked"), "{body}");
+    assert_eq!(
+        get(
+            &gate,
+            "/beheer/users",
+            "192.0.2.1",
+            Some("other.example.nl")
+        )
+        .await
+        .0,
+        200
+    );
+    // Tricks that could mean another path upstream are answered 400, never matched.
+    // (Sent on a raw socket: HTTP client libraries would clean the path up first.)
+    for path in [
+        "/static/..%2f..%2fbeheer/x",
+        "/static/%2e%2e/toets",
+        "/static//x",
+        "/static/../toets",
+        "/static/%2E/x",
+    ] {
+        let answer = raw_get(gate.proxy, path, "203.0.113.50").await;
+        assert!(answer.starts_with("HTTP/1.1 400"), "{path}: {answer}");
+        assert!(
+            answer.contains("request_id"),
+            "the gate's own page: {answer}"
+        );
+    }
+    // Percent-encoded letters are decoded for matching: no way around a route.
+    assert_eq!(
+        get(
+            &gate,
+            "/%62eheer/users",
+            "192.0.2.1",
+            Some("afname.example.nl")
+        )
+        .await
+        .0,
+        403
+    );
+    assert!(raw_get(gate.proxy, "/st%61tic/app.js", "203.0.113.50")
+        .await
+        .starts_with("HTTP/1.1 200"));
+    assert_eq!(
+        up.requests().len(),
+        4,
+        "no refused or blocked request reached the upstream"
+    );
+
+    let c = client();
+    let text = eventually(Duration::from_secs(5), "bypasses counted", || {
+        let c = c.clone();
+        let url = gate.admin_url("/metrics");
+        async move {
+            let t = c.get(url).send().await.ok()?.text().await.ok()?;
+            (metric(&t, "poortwachter_requests_total{decision=\"bypass\",reason=\"bypass_route\",route=\"static\"}")? == 3.0).then_some(t)
+        }
+    })
+    .await;
+    assert_eq!(metric(&text, "poortwachter_requests_total{decision=\"block\",reason=\"route_blocked\",route=\"beheer\"}"), Some(2.0));
+    assert_eq!(metric(&text, "poortwachter_bad_paths_total"), Some(5.0));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn enforce_from_switches_from_report_only_without_a_restart() {
+    let up = Upstream::start("a").await;
+    let clock = TestClock::at(datetime!(2027-01-10 22:00 UTC));
+    let gate = start_gate(GateSpec {
+        upstreams: vec![up.addr],
+        extra: String::new(),
+        clock: Some(clock.clock()),
+        mode: "enforce\"\nenforce_from = \"2027-01-11T00:00:00+01:00",
+        ..Default::default()
+    })
+    .await;
+    // Before the moment: report-only, the unregistered school gets through and is counted.
+    assert_eq!(get(&gate, "/", "203.0.113.50", None).await.0, 200);
+    clock.set(datetime!(2027-01-10 22:59:59 UTC));
+    assert_eq!(get(&gate, "/", "203.0.113.50", None).await.0, 200);
+    // From the moment on: enforced.
+    clock.set(datetime!(2027-01-10 23:00:00 UTC));
+    let (code, body) = get(&gate, "/", "203.0.113.50", None).await;
+    assert_eq!(code, 403, "{body}");
+    assert_eq!(get(&gate, "/", "192.0.2.1", None).await.0, 200);
+    let t = client()
+        .get(gate.admin_url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(
+        metric(
+            &t,
+            "poortwachter_would_block_total{reason=\"not_registered\"}"
+        ),
+        Some(2.0)
+    );
+    assert_eq!(
+        metric(&t, "poortwachter_enforce_from_timestamp_seconds"),
+        Some(datetime!(2027-01-10 23:00 UTC).unix_timestamp() as f64)
+    );
+}
