@@ -30,6 +30,7 @@ fn bench(c: &mut Criterion) {
                     request_id: &id,
                     accept,
                     accept_language: Some(b"nl-NL,nl;q=0.9,en;q=0.8"),
+                    registered: None,
                 }))
             })
         });

@@ -100,6 +100,11 @@ impl GateProxy {
             request_id: &ctx.request_id,
             accept: h.get(http::header::ACCEPT).map(|v| v.as_bytes()),
             accept_language: h.get(http::header::ACCEPT_LANGUAGE).map(|v| v.as_bytes()),
+            registered: match kind {
+                PageKind::CheckRegistered => Some(true),
+                PageKind::CheckNotRegistered => Some(false),
+                _ => None,
+            },
         })
     }
 
@@ -147,6 +152,48 @@ fn request_host(req: &RequestHeader) -> Option<&str> {
     }
 }
 
+impl GateProxy {
+    /// The self-check page: the address as the gate sees it and whether it is registered —
+    /// never which school, never an exception's reason. Always answered by the gate.
+    async fn self_check(&self, session: &mut Session, ctx: &mut RequestCtx) -> Result<bool> {
+        let gate = &self.gate;
+        let kind = {
+            let rt = gate.runtime();
+            let cfg = &rt.config.client_ip;
+            let lines = session
+                .req_header()
+                .headers
+                .get_all(cfg.header.header_name())
+                .iter()
+                .map(|v| v.as_bytes());
+            let client =
+                crate::client_ip::resolve(peer_of(session), lines, cfg.header, &cfg.trusted);
+            if let Ok(r) = &client {
+                let ip = r.ip.addr();
+                ctx.client_ip = Some(ip);
+                ctx.shown_ip = (!cfg.trusted.contains(ip)).then_some(ip);
+            }
+            match (ctx.shown_ip, gate.snapshot()) {
+                (None, _) => PageKind::CheckUnknown,
+                (Some(_), None) => PageKind::CheckNotRegistered,
+                (Some(_), Some(snapshot)) => {
+                    let at = gate.now();
+                    if crate::decision::check_location(client.as_ref(), &snapshot, &cfg.trusted, at)
+                        .pass
+                    {
+                        PageKind::CheckRegistered
+                    } else {
+                        PageKind::CheckNotRegistered
+                    }
+                }
+            }
+        };
+        let page = self.render(session, ctx, kind, 200, "self_check");
+        self.send_page(session, ctx, kind, page).await?;
+        Ok(true)
+    }
+}
+
 fn peer_of(session: &Session) -> PeerAddr {
     PeerAddr(
         session
@@ -185,6 +232,13 @@ impl ProxyHttp for GateProxy {
         let req = session.req_header();
         // The route is judged on the normalised path; a path that could mean something else
         // to the upstream is refused below, after the client address is known for the page.
+        // The self-check page comes before any route.
+        if let Some(check) = rt.config.self_check.as_deref() {
+            if route::normalise(req.uri.path()).is_ok_and(|p| p == check) {
+                drop(rt);
+                return self.self_check(session, ctx).await;
+            }
+        }
         let (action, bad_path) = match gate.route_for(request_host(req), req.uri.path()) {
             Ok((action, name)) => {
                 ctx.route = name;

@@ -193,3 +193,77 @@ async fn enforce_from_switches_from_report_only_without_a_restart() {
         Some(datetime!(2027-01-10 23:00 UTC).unix_timestamp() as f64)
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn self_check_page_shows_the_address_and_registration_only() {
+    let up = Upstream::start("a").await;
+    let gate = start_gate(GateSpec {
+        upstreams: vec![up.addr],
+        trusted: vec!["127.0.0.1/32", "10.0.0.0/8"],
+        // A route that would block the page if it came first.
+        extra: "\n[[route]]\nname = \"wk\"\npath_prefix = \"/.well-known/\"\naction = \"block\"\n"
+            .into(),
+        ..Default::default()
+    })
+    .await;
+    const CHECK: &str = "/.well-known/poortwachter/check";
+    let json = |xff: &'static str| {
+        let url = gate.url(CHECK);
+        async move {
+            let resp = client()
+                .get(url)
+                .header(XFF, xff)
+                .header("accept", "application/json")
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(resp.status(), 200);
+            assert_eq!(resp.headers()["cache-control"], "no-store, private");
+            resp.json::<serde_json::Value>().await.unwrap()
+        }
+    };
+    let v = json("192.0.2.1").await;
+    assert_eq!(
+        (v["client_ip"].as_str(), v["registered"].as_bool()),
+        (Some("192.0.2.1"), Some(true)),
+        "{v}"
+    );
+    let text = v.to_string();
+    assert!(
+        !text.contains("12AB00") && !text.contains("Regenboog"),
+        "no school id or name: {text}"
+    );
+    let v = json("203.0.113.50").await;
+    assert_eq!(
+        (v["registered"].as_bool(), v["register"].as_str()),
+        (Some(false), Some("203.0.113.50")),
+        "{v}"
+    );
+    let v = json("2001:db8:99::7").await;
+    assert_eq!(v["register"], "2001:db8:99::/64", "{v}");
+    // Only our own proxies in the header: the address cannot be shown.
+    let v = json("10.1.2.3").await;
+    assert!(v["client_ip"].is_null(), "{v}");
+    assert!(v.get("registered").is_none(), "{v}");
+    // HTML, in English on request.
+    let html = client()
+        .get(gate.url(CHECK))
+        .header(XFF, "203.0.113.50")
+        .header("accept-language", "en")
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        html.contains("This address is not registered")
+            && html.contains("<code>203.0.113.50</code>"),
+        "{html}"
+    );
+    assert_eq!(
+        up.connections(),
+        0,
+        "the self-check page never reaches the upstream"
+    );
+}

@@ -28,7 +28,7 @@ pub struct FileConfig {
     /// Later capabilities: present only so they can be refused by name.
     pub site_binding: Option<toml::Value>,
     pub route: Option<Vec<RouteFile>>,
-    pub self_check: Option<toml::Value>,
+    pub self_check: Option<SelfCheckFile>,
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -90,6 +90,13 @@ pub struct MaxPrefixFile {
 pub struct PolicyFile {
     pub mode: Option<String>,
     pub enforce_from: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SelfCheckFile {
+    pub path: Option<String>,
+    pub enabled: Option<bool>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -53,6 +53,8 @@ pub struct Config {
     pub policy: PolicyConfig,
     /// `[[route]]`, first match wins; requests no route matches are enforced.
     pub routes: Vec<crate::route::Route>,
+    /// The self-check page's path on the proxy listener; `None` when disabled.
+    pub self_check: Option<String>,
     pub admin: AdminConfig,
     pub block_page: BlockPageConfig,
     pub log: LogConfig,
@@ -279,7 +281,7 @@ impl Validator {
 
     fn validate(&self, path: &Path, raw: FileConfig) -> Result<Config, ConfigError> {
         self.later("site_binding", raw.site_binding.is_some())?;
-        self.later("self_check", raw.self_check.is_some())?;
+        let self_check = self.self_check(raw.self_check.as_ref())?;
         let routes = self.routes(raw.route.as_deref().unwrap_or_default())?;
         let enforce_from = match raw.policy.enforce_from.as_deref() {
             None => None,
@@ -347,6 +349,7 @@ impl Validator {
             allowlist,
             policy: PolicyConfig { mode, enforce_from },
             routes,
+            self_check,
             admin,
             block_page,
             log,
@@ -381,6 +384,23 @@ impl Validator {
                 5,
             )?,
         })
+    }
+
+    fn self_check(&self, s: Option<&file::SelfCheckFile>) -> Result<Option<String>, ConfigError> {
+        if s.and_then(|s| s.enabled) == Some(false) {
+            return Ok(None);
+        }
+        let path = s
+            .and_then(|s| s.path.clone())
+            .unwrap_or_else(|| "/.well-known/poortwachter/check".to_string());
+        match crate::route::normalise(&path) {
+            Ok(n) if n == path.as_str() && path.len() > 1 => Ok(Some(path)),
+            _ => Err(self.invalid(
+                "self_check.path",
+                format!("{path:?}"),
+                "expected a normalised path such as \"/.well-known/poortwachter/check\"",
+            )),
+        }
     }
 
     fn routes(&self, routes: &[file::RouteFile]) -> Result<Vec<crate::route::Route>, ConfigError> {

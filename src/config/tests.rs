@@ -51,7 +51,6 @@ fn later_keys_are_refused_by_name() {
             "[[route]]\npath_prefix = \"/\"\nmissing = \"any-site\"\n",
             "route[0].missing",
         ),
-        ("[self_check]\npath = \"/c\"\n", "self_check"),
     ] {
         let e = err(&format!("{MIN}\n{extra}"));
         assert!(e.contains(&format!("`{key}` is not yet supported")), "{e}");
@@ -146,6 +145,22 @@ fn routes_and_rollout() {
         e.contains("policy.enforce_from") && e.contains("2027-01-11"),
         "{e}"
     );
+}
+
+#[test]
+fn self_check_path() {
+    assert_eq!(
+        load(MIN).unwrap().self_check.as_deref(),
+        Some("/.well-known/poortwachter/check")
+    );
+    let c = load(&format!("{MIN}\n[self_check]\npath = \"/mijn-adres\"\n")).unwrap();
+    assert_eq!(c.self_check.as_deref(), Some("/mijn-adres"));
+    let c = load(&format!("{MIN}\n[self_check]\nenabled = false\n")).unwrap();
+    assert_eq!(c.self_check, None);
+    for bad in ["check", "/a/../b", "/", "/a//b"] {
+        let e = err(&format!("{MIN}\n[self_check]\npath = \"{bad}\"\n"));
+        assert!(e.contains("self_check.path"), "{bad}: {e}");
+    }
 }
 
 #[test]

@@ -41,10 +41,16 @@ pub enum PageKind {
     Upstream,
     /// A path the gate refuses to judge (encoded separators, dot segments, `//`).
     BadRequest,
+    /// The self-check page: the address is registered (for some school; which is not said).
+    CheckRegistered,
+    /// The self-check page: the address is not registered.
+    CheckNotRegistered,
+    /// The self-check page: the address cannot be determined.
+    CheckUnknown,
 }
 
 impl PageKind {
-    const ALL: [PageKind; 8] = [
+    const ALL: [PageKind; 11] = [
         PageKind::Location,
         PageKind::OtherSite,
         PageKind::Claim,
@@ -53,6 +59,9 @@ impl PageKind {
         PageKind::NoAllowlist,
         PageKind::Upstream,
         PageKind::BadRequest,
+        PageKind::CheckRegistered,
+        PageKind::CheckNotRegistered,
+        PageKind::CheckUnknown,
     ];
 
     /// The page that explains a block for `reason`.
@@ -82,6 +91,9 @@ impl PageKind {
             PageKind::NoAllowlist => "no_allowlist",
             PageKind::Upstream => "upstream",
             PageKind::BadRequest => "bad_request",
+            PageKind::CheckRegistered => "check_registered",
+            PageKind::CheckNotRegistered => "check_not_registered",
+            PageKind::CheckUnknown => "check_unknown",
         }
     }
 }
@@ -132,6 +144,8 @@ pub struct PageRequest<'a> {
     pub request_id: &'a RequestId,
     pub accept: Option<&'a [u8]>,
     pub accept_language: Option<&'a [u8]>,
+    /// The self-check page's answer; `None` on every other page.
+    pub registered: Option<bool>,
 }
 
 /// A rendered page, ready to be written.
@@ -247,7 +261,13 @@ impl Pages {
                     "reason": req.reason,
                     "request_id": req.request_id.as_str(),
                 });
-                if matches!(req.kind, PageKind::Location | PageKind::OtherSite) {
+                if let Some(registered) = req.registered {
+                    body["registered"] = registered.into();
+                }
+                if matches!(
+                    req.kind,
+                    PageKind::Location | PageKind::OtherSite | PageKind::CheckNotRegistered
+                ) {
                     if let Some(ip) = req.client_ip {
                         body["register"] = match prefix {
                             Some(p) => p.to_string().into(),

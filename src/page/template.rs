@@ -46,6 +46,9 @@ pub struct Texts {
     pub no_allowlist: KindTexts,
     pub upstream: KindTexts,
     pub bad_request: KindTexts,
+    pub check_registered: KindTexts,
+    pub check_not_registered: KindTexts,
+    pub check_unknown: KindTexts,
 }
 
 #[derive(Debug, Deserialize)]
@@ -68,6 +71,9 @@ impl Texts {
             "route_blocked" => &self.route_blocked,
             "no_allowlist" => &self.no_allowlist,
             "bad_request" => &self.bad_request,
+            "check_registered" => &self.check_registered,
+            "check_not_registered" => &self.check_not_registered,
+            "check_unknown" => &self.check_unknown,
             _ => &self.upstream,
         }
     }

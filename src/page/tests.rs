@@ -29,6 +29,7 @@ fn req<'a>(
         request_id: id,
         accept,
         accept_language: lang,
+        registered: None,
     }
 }
 
