@@ -266,6 +266,21 @@ impl Metrics {
         m.build_info
             .with_label_values(&[env!("CARGO_PKG_VERSION")])
             .set(1);
+        // Every result exists from the start, so `increase()` sees the first failure too.
+        for result in [
+            "ok",
+            "not_modified",
+            "http_error",
+            "timeout",
+            "invalid",
+            "shrink_refused",
+            "read_error",
+        ] {
+            m.allowlist_syncs.with_label_values(&[result]);
+        }
+        for result in ["ok", "error"] {
+            m.config_reloads.with_label_values(&[result]);
+        }
         // CPU, memory and open file descriptors of this process.
         let process = prometheus::process_collector::ProcessCollector::for_self();
         if let Err(e) = m.registry.register(Box::new(process)) {

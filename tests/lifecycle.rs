@@ -360,7 +360,7 @@ async fn store_down_at_start_serves_last_good_or_fails_closed() {
     let gate = start_gate(GateSpec {
         upstreams: vec![up.addr],
         source: Some(dead),
-        allowlist_extra: extra,
+        allowlist_extra: extra.clone(),
         ..Default::default()
     })
     .await;
@@ -383,6 +383,30 @@ async fn store_down_at_start_serves_last_good_or_fails_closed() {
             "poortwachter_allowlist_from_last_good"
         ),
         Some(1.0)
+    );
+    drop(gate);
+
+    // The store is back with the same document: the gate starts from the last-known-good copy,
+    // and the store's identical answer makes it "from the source" again.
+    let store = AdminStore::start(&doc("l1", &[])).await;
+    let gate = start_gate(GateSpec {
+        upstreams: vec![up.addr],
+        source: Some(store.url()),
+        allowlist_extra: extra,
+        ..Default::default()
+    })
+    .await;
+    eventually(WAIT, "confirmed by the source", || async {
+        let s = status_json(&gate).await;
+        (s["allowlist"]["serving_from"] == "source").then_some(())
+    })
+    .await;
+    assert_eq!(
+        metric(
+            &metrics(&gate).await,
+            "poortwachter_allowlist_from_last_good"
+        ),
+        Some(0.0)
     );
 }
 
@@ -577,4 +601,55 @@ async fn swaps_under_load_lose_no_request() {
     }
     assert!(total >= 1000, "the load loop ran ({total} requests)");
     println!("{total} requests during 50 swaps of a 100k-range allowlist, none failed");
+}
+
+/// The gate's own reads of its allowlist file are no change: it must not re-read it in a loop.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reading_the_file_does_not_trigger_another_read() {
+    let up = Upstream::start("a").await;
+    let gate = start_gate(GateSpec {
+        upstreams: vec![up.addr],
+        allowlist: Some(doc("q1", &[])),
+        allowlist_extra: "poll_interval = \"1h\"".into(),
+        admin_token: true,
+        ..Default::default()
+    })
+    .await;
+    // One explicit sync reads the file; then a change is made and picked up once.
+    let (code, _) = reload(&gate, "").await;
+    assert_eq!(code, 200);
+    write_atomically(
+        &gate.dir.path().join("allowlist.json"),
+        &doc("q2", &["203.0.113.0/24"]),
+    );
+    wait_version(&gate, "q2").await;
+    // Give a read loop the chance to show itself: a further explicit sync must be the only
+    // new attempt (with a loop there would be dozens).
+    let before = status_json(&gate).await["allowlist"]["recent_attempts"]
+        .as_array()
+        .unwrap()
+        .len();
+    let (code, _) = reload(&gate, "").await;
+    assert_eq!(code, 200);
+    // Watch for half a second (an observation window, not synchronisation): a read loop runs
+    // at dozens of reads a second.
+    let window = std::time::Instant::now() + Duration::from_millis(500);
+    while std::time::Instant::now() < window {
+        let m = metrics(&gate).await;
+        let syncs: f64 = ["ok", "not_modified"]
+            .iter()
+            .map(|r| {
+                metric(
+                    &m,
+                    &format!("poortwachter_allowlist_sync_total{{result=\"{r}\"}}"),
+                )
+                .unwrap_or(0.0)
+            })
+            .sum();
+        assert!(
+            syncs <= 6.0,
+            "the file was read {syncs} times; before the last reload {before} attempts were listed"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }

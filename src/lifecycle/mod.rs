@@ -123,7 +123,13 @@ fn judge(
     recompile: bool,
 ) -> Result<Judged, Outcome> {
     let hash = hash_bytes(bytes);
-    if !recompile && gate.status().accepted_hash == Some(hash) && gate.is_ready() {
+    // Unchanged only when the same document came from the source before: the same bytes
+    // confirming a last-known-good start are put in force again, now as from the source.
+    let unchanged = {
+        let st = gate.status();
+        st.accepted_hash == Some(hash) && st.origin == Some(Origin::Source)
+    };
+    if !recompile && unchanged && gate.is_ready() {
         return Ok(Judged::Unchanged);
     }
     let snapshot = allowlist::compile(bytes, opts)

@@ -17,6 +17,11 @@ pub fn watch_file(
     };
     let mut watcher = notify::recommended_watcher(move |res: notify::Result<notify::Event>| {
         let Ok(event) = res else { return };
+        // Reads (ours included: every sync reads the file) are no change; reacting to them
+        // would make the gate re-read its own file in a loop.
+        if matches!(event.kind, notify::EventKind::Access(_)) {
+            return;
+        }
         if event.need_rescan()
             || event
                 .paths
