@@ -105,7 +105,9 @@ pub fn explain(
             .map(|h| h.value.as_str())
     });
     let (route, route_name, path_error) = match gate.route_for(host, path) {
-        Ok((action, name)) => (action, name, None),
+        // The proxy answers the self-check page itself; judged here like any enforced path.
+        Ok(crate::gate::Routed::SelfCheck) => (RouteAction::Enforce, None, None),
+        Ok(crate::gate::Routed::Route(action, name)) => (action, name, None),
         // The proxy answers such a request 400 before any decision; shown as a refusal.
         Err(e) => (RouteAction::Block, None, Some(e.to_string())),
     };

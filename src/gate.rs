@@ -95,6 +95,15 @@ pub enum Command {
     },
 }
 
+/// Where [`Gate::route_for`] sends a request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Routed {
+    /// The self-check page, answered by the gate itself.
+    SelfCheck,
+    /// A route's action and, when a `[[route]]` matched, its name.
+    Route(RouteAction, Option<String>),
+}
+
 /// The result of evaluating one request.
 pub struct Evaluation {
     pub client: Result<Resolved, Unresolvable>,
@@ -282,16 +291,20 @@ impl Gate {
         st.attempts.truncate(ATTEMPTS);
     }
 
-    /// The route of a request: its action and, when a `[[route]]` matched, its name. `Err`
-    /// when the path must be refused (400) instead of matched. The one routing path of the
-    /// proxy and of `explain`.
+    /// Where a request goes: the self-check page (matched before any route), or a route's
+    /// action and, when a `[[route]]` matched, its name. `Err` when the path must be refused
+    /// (400) instead of matched. The path is normalised once, here: the one routing path of
+    /// the proxy and of `explain`.
     pub fn route_for(
         &self,
         raw_host: Option<&str>,
         raw_path: &str,
-    ) -> Result<(RouteAction, Option<String>), crate::route::PathError> {
+    ) -> Result<Routed, crate::route::PathError> {
         let path = crate::route::normalise(raw_path)?;
         let rt = self.runtime.load();
+        if rt.config.self_check.as_deref() == Some(&*path) {
+            return Ok(Routed::SelfCheck);
+        }
         let routes = &rt.config.routes;
         let host = if routes.iter().any(|r| r.host.is_some()) {
             raw_host.map(crate::route::normalise_host)
@@ -299,8 +312,8 @@ impl Gate {
             None
         };
         Ok(match crate::route::find(routes, host.as_deref(), &path) {
-            Some(r) => (r.action, Some(r.name.clone())),
-            None => (RouteAction::Enforce, None),
+            Some(r) => Routed::Route(r.action, Some(r.name.clone())),
+            None => Routed::Route(RouteAction::Enforce, None),
         })
     }
 

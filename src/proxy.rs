@@ -6,7 +6,7 @@
 use crate::client_ip::{ClientIpSource, PeerAddr};
 use crate::decision::{Decision, RouteAction, Verdict};
 use crate::forwarding;
-use crate::gate::Gate;
+use crate::gate::{Gate, Routed};
 use crate::page::{self, PageKind, PageRequest, Rendered};
 use crate::request_id::RequestId;
 use crate::route;
@@ -68,6 +68,15 @@ pub struct RequestCtx {
     upstream_tries: usize,
     upstream: Option<SocketAddr>,
     upstream_started: Option<Instant>,
+}
+
+impl RequestCtx {
+    /// Record the resolved client. A proxy of ours (no header, or only trusted hops) is never
+    /// shown as the pupil's address: registering it could never work.
+    fn set_client(&mut self, ip: IpAddr, trusted: &crate::client_ip::TrustedProxies) {
+        self.client_ip = Some(ip);
+        self.shown_ip = (!trusted.contains(ip)).then_some(ip);
+    }
 }
 
 pub struct GateProxy {
@@ -169,9 +178,7 @@ impl GateProxy {
             let client =
                 crate::client_ip::resolve(peer_of(session), lines, cfg.header, &cfg.trusted);
             if let Ok(r) = &client {
-                let ip = r.ip.addr();
-                ctx.client_ip = Some(ip);
-                ctx.shown_ip = (!cfg.trusted.contains(ip)).then_some(ip);
+                ctx.set_client(r.ip.addr(), &cfg.trusted);
             }
             match (ctx.shown_ip, gate.snapshot()) {
                 (None, _) => PageKind::CheckUnknown,
@@ -233,14 +240,12 @@ impl ProxyHttp for GateProxy {
         // The route is judged on the normalised path; a path that could mean something else
         // to the upstream is refused below, after the client address is known for the page.
         // The self-check page comes before any route.
-        if let Some(check) = rt.config.self_check.as_deref() {
-            if route::normalise(req.uri.path()).is_ok_and(|p| p == check) {
+        let (action, bad_path) = match gate.route_for(request_host(req), req.uri.path()) {
+            Ok(Routed::SelfCheck) => {
                 drop(rt);
                 return self.self_check(session, ctx).await;
             }
-        }
-        let (action, bad_path) = match gate.route_for(request_host(req), req.uri.path()) {
-            Ok((action, name)) => {
+            Ok(Routed::Route(action, name)) => {
                 ctx.route = name;
                 (action, None)
             }
@@ -253,11 +258,7 @@ impl ProxyHttp for GateProxy {
         };
         match &eval.client {
             Ok(r) => {
-                let ip = r.ip.addr();
-                ctx.client_ip = Some(ip);
-                // A proxy of ours (no header, or only trusted hops) is never shown as the
-                // pupil's address: registering it could never work.
-                ctx.shown_ip = (!rt.config.client_ip.trusted.contains(ip)).then_some(ip);
+                ctx.set_client(r.ip.addr(), &rt.config.client_ip.trusted);
                 ctx.source = match r.source {
                     ClientIpSource::Peer => "peer",
                     ClientIpSource::Header => header,
