@@ -24,4 +24,5 @@ pub mod proxy;
 pub mod request_id;
 pub mod route;
 pub mod server;
+pub mod site_binding;
 pub mod sync;
