@@ -5,7 +5,8 @@
 //! every site, with `range` and `exception` judging the entries and
 //! `quarantine` recording what was skipped) → `table` (sorted, disjoint
 //! segments for the per-request lookup) → `snapshot` (the immutable result and
-//! its questions). `synth` makes deterministic test documents. Nothing here
+//! its questions). `synth` makes deterministic test documents. `overrides`
+//! compiles the local emergency overrides file by the same rules. Nothing here
 //! does IO or knows about Pingora: the sync loop hands us bytes and swaps in
 //! what we return, the request path calls [`Snapshot::sites_for`].
 //!
@@ -19,6 +20,7 @@
 mod compile;
 mod document;
 mod exception;
+pub mod overrides;
 mod quarantine;
 mod range;
 mod snapshot;
@@ -27,6 +29,10 @@ mod table;
 
 pub use document::DocumentError;
 pub use exception::Exception;
+pub use overrides::{
+    compile_overrides, OverrideAction, OverrideEntry, OverrideOptions, OverrideProblem,
+    OverrideProblemKind, Overrides, OverridesError,
+};
 pub use quarantine::{QuarantineKind, Quarantined};
 pub use snapshot::{Site, SiteIdx, Snapshot};
 

@@ -117,7 +117,7 @@ impl fmt::Display for Quarantined {
 
 /// The value as compact JSON text, cut to [`MAX_VALUE_CHARS`] characters
 /// (the last one an ellipsis when cut), always on a char boundary.
-fn value_text(value: &Value) -> String {
+pub(crate) fn value_text(value: &Value) -> String {
     // Serialising a `Value` cannot fail (all keys are strings); fall back to a
     // marker rather than panic anyway.
     let text = serde_json::to_string(value).unwrap_or_else(|_| "<unprintable>".to_string());
