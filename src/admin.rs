@@ -1,6 +1,8 @@
 //! The admin listener: `/metrics`, `/healthz`, `/readyz` (open), `/status` (token when the
-//! listener is not loopback-only) and `POST /reload` (always the token; an audit event).
-//! Served by Pingora's `ServeHttp` on its own listener.
+//! listener is not loopback-only), `/explain` and `/would-block` (the token whenever one is
+//! configured: they show client addresses and site ids), and the mutations `POST /reload`
+//! and `POST /would-block/reset` (always the token; audit events). Served by Pingora's
+//! `ServeHttp` on its own listener.
 
 use crate::gate::{Command, Gate};
 use async_trait::async_trait;
@@ -47,6 +49,107 @@ impl AdminApp {
 }
 
 impl AdminApp {
+    /// Support endpoints: with a configured token it is required; without one they are only
+    /// served because the listener is then loopback-only (config refuses anything else).
+    fn support_allowed(&self, session: &ServerSession) -> bool {
+        self.gate.runtime().config.admin.token.is_none() || self.authorized(session)
+    }
+
+    /// `GET /explain?peer=IP&header=Name:%20value&path=/p&host=h&at=RFC3339`: the same
+    /// explanation as `poortwachter explain`, for support without a shell in the container.
+    fn explain(&self, session: &ServerSession) -> Response<Vec<u8>> {
+        let query = session.req_header().uri.query().unwrap_or("");
+        let mut peer = None;
+        let mut headers = Vec::new();
+        let mut path = "/".to_string();
+        let mut host = None;
+        let mut at = None;
+        for (k, v) in form_urlencoded::parse(query.as_bytes()) {
+            match &*k {
+                "peer" => peer = Some(v.into_owned()),
+                "header" => match v.parse::<crate::explain::HeaderArg>() {
+                    Ok(h) => headers.push(h),
+                    Err(e) => return text(StatusCode::BAD_REQUEST, &format!("header: {e}\n")),
+                },
+                "path" => path = v.into_owned(),
+                "host" => host = Some(v.into_owned()),
+                "at" => at = Some(v.into_owned()),
+                other => {
+                    return text(
+                        StatusCode::BAD_REQUEST,
+                        &format!(
+                            "unknown parameter {other:?}; expected peer, header, path, host, at\n"
+                        ),
+                    )
+                }
+            }
+        }
+        let Some(peer) = peer else {
+            return text(
+                StatusCode::BAD_REQUEST,
+                "peer is required: /explain?peer=IP[&header=Name:%20value][&path=/p][&host=h][&at=RFC3339]\n",
+            );
+        };
+        let parsed = crate::explain::parse_peer(&peer).and_then(|peer| {
+            let at = match &at {
+                Some(s) => crate::explain::parse_at(s)?,
+                None => self.gate.now(),
+            };
+            let headers = crate::explain::header_map(&headers)?;
+            Ok((peer, at, headers))
+        });
+        let (peer, at, headers) = match parsed {
+            Ok(p) => p,
+            Err(e) => return text(StatusCode::BAD_REQUEST, &format!("{e}\n")),
+        };
+        let out = crate::explain::explain(&self.gate, peer, &headers, &path, host.as_deref(), at);
+        tracing::info!(
+            target: "poortwachter::audit",
+            action = "explain",
+            peer = session.client_addr().map(|a| a.to_string()),
+            "admin explanation served"
+        );
+        respond(
+            StatusCode::OK,
+            "application/json",
+            serde_json::to_vec_pretty(&out).unwrap_or_default(),
+        )
+    }
+
+    /// `POST /would-block/reset`: start the report afresh (after the schools were contacted).
+    fn reset_report(&self, session: &ServerSession, method: &http::Method) -> Response<Vec<u8>> {
+        if method != http::Method::POST {
+            return text(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "use POST /would-block/reset\n",
+            );
+        }
+        if self.gate.runtime().config.admin.token.is_none() {
+            return text(
+                StatusCode::FORBIDDEN,
+                "resetting the report needs an admin token: set [admin] token_file\n",
+            );
+        }
+        if !self.authorized(session) {
+            return self.unauthorized(session, "/would-block/reset");
+        }
+        let entries = self.gate.would_block.reset();
+        tracing::warn!(
+            target: "poortwachter::audit",
+            action = "would_block_reset",
+            entries,
+            peer = session.client_addr().map(|a| a.to_string()),
+            "would-be-blocked report reset"
+        );
+        respond(
+            StatusCode::OK,
+            "application/json",
+            serde_json::json!({ "reset": entries })
+                .to_string()
+                .into_bytes(),
+        )
+    }
+
     fn unauthorized(&self, session: &ServerSession, path: &str) -> Response<Vec<u8>> {
         self.gate.metrics.admin_unauthorized.inc();
         tracing::warn!(
@@ -182,6 +285,9 @@ impl ServeHttp for AdminApp {
         if path == "/reload" {
             return self.reload(session, &method).await;
         }
+        if path == "/would-block/reset" {
+            return self.reset_report(session, &method);
+        }
         if method != http::Method::GET && method != http::Method::HEAD {
             return text(StatusCode::METHOD_NOT_ALLOWED, "method not allowed\n");
         }
@@ -212,9 +318,20 @@ impl ServeHttp for AdminApp {
                 let body = serde_json::to_vec_pretty(&self.gate.status_json()).unwrap_or_default();
                 respond(StatusCode::OK, "application/json", body)
             }
+            "/explain" | "/would-block" => {
+                if !self.support_allowed(session) {
+                    return self.unauthorized(session, &path);
+                }
+                if path == "/explain" {
+                    return self.explain(session);
+                }
+                let body =
+                    serde_json::to_vec_pretty(&self.gate.would_block.json()).unwrap_or_default();
+                respond(StatusCode::OK, "application/json", body)
+            }
             _ => text(
                 StatusCode::NOT_FOUND,
-                "not found; try /metrics, /healthz, /readyz or /status\n",
+                "not found; try /metrics, /healthz, /readyz, /status, /explain or /would-block\n",
             ),
         }
     }

@@ -120,6 +120,7 @@ fn run_command(command: Command) -> anyhow::Result<ExitCode> {
                     eprintln!("warning: {e}");
                 }
             }
+            let headers = explain::header_map(&headers).map_err(anyhow::Error::msg)?;
             let out = explain::explain(&gate, peer, &headers, &path, host.as_deref(), at);
             println!(
                 "{}",
@@ -199,6 +200,27 @@ fn check(path: &std::path::Path, strict: bool, fetch: bool) -> anyhow::Result<Ex
     for w in trusted_overlaps(&gate) {
         println!("warning: {w}");
         warnings += 1;
+    }
+    if let (Some(o), Some(file)) = (gate.overrides(), &gate.config().config.allowlist.overrides) {
+        let now = gate.now();
+        println!(
+            "overrides {}: {} entries, {} in force now",
+            file.display(),
+            o.entries().len(),
+            o.active_count(now)
+        );
+        for q in o.quarantined() {
+            println!("warning: override entry skipped: {q}");
+            warnings += 1;
+        }
+    }
+    if let Some(b) = &gate.config().config.site_binding {
+        println!(
+            "site binding: claim `{}`, {} key(s), requests without a claim: {}",
+            b.0.claim,
+            b.0.keys.len(),
+            b.0.missing.as_str()
+        );
     }
     if warnings > 0 && strict {
         println!("check failed: {warnings} warning(s) and --strict");

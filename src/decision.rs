@@ -1,8 +1,10 @@
-//! The decision: a pure function of (client-IP result, route, snapshot, time, mode).
+//! The decision: a pure function of (client-IP result, route, site claim, snapshot,
+//! overrides, time, mode).
 //!
 //! This is DESIGN.md's "Decisions" table in code. No IO, no Pingora types: the proxy, the
 //! `explain` command and the benchmarks all call [`decide`] and nothing else decides.
 
+use crate::allowlist::overrides::Overrides;
 use crate::allowlist::{SiteIdx, Snapshot};
 use crate::client_ip::{Resolved, TrustedProxies, Unresolvable};
 use std::fmt;
@@ -166,13 +168,61 @@ impl Decision {
     }
 }
 
+/// What the site binding found in the request, already verified.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SiteClaim<'a> {
+    /// Site binding is not configured: any registered location will do.
+    Unbound,
+    /// Site binding is on and the request carries no claim.
+    Missing,
+    /// A verified claim for this site id.
+    Valid(&'a str),
+    /// A well-formed, correctly signed claim whose `exp` (plus leeway) has passed.
+    Expired,
+    /// Anything else: malformed, wrong key or algorithm, unknown `kid`, no site claim.
+    Invalid,
+}
+
+/// Whose location a request must come from, once the claim and the route are known.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Binding<'a> {
+    /// Any registered location (no site binding, or a route that lets requests without a
+    /// valid claim through with `missing = "any-site"`).
+    AnySite,
+    /// A location of this site: its ranges, its valid exceptions, or an allow override
+    /// naming it.
+    Site(&'a str),
+    /// The claim itself fails; the request is refused with this reason wherever it comes from.
+    Refused(Reason),
+}
+
+impl<'a> Binding<'a> {
+    /// The binding for a claim. `any_site_without_claim` is the route's (or the global)
+    /// `missing = "any-site"`: it lets a request without a *usable* claim through from any
+    /// registered location. An expired or broken cookie on the login page is treated like
+    /// no cookie there, which grants nothing that sending no cookie would not.
+    pub fn of(claim: SiteClaim<'a>, any_site_without_claim: bool) -> Binding<'a> {
+        match claim {
+            SiteClaim::Unbound => Binding::AnySite,
+            SiteClaim::Valid(site) => Binding::Site(site),
+            _ if any_site_without_claim => Binding::AnySite,
+            SiteClaim::Missing => Binding::Refused(Reason::ClaimMissing),
+            SiteClaim::Expired => Binding::Refused(Reason::ClaimExpired),
+            SiteClaim::Invalid => Binding::Refused(Reason::ClaimInvalid),
+        }
+    }
+}
+
 /// Everything [`decide`] looks at.
 #[derive(Clone, Copy)]
 pub struct Input<'a> {
     pub client: Result<&'a Resolved, &'a Unresolvable>,
     pub route: RouteAction,
+    pub binding: Binding<'a>,
     /// `None` until a valid allowlist was ever loaded.
     pub snapshot: Option<&'a Snapshot>,
+    /// The emergency overrides in force (`None` when none are configured).
+    pub overrides: Option<&'a Overrides>,
     pub trusted: &'a TrustedProxies,
     pub at: OffsetDateTime,
     pub mode: Mode,
@@ -200,41 +250,91 @@ pub struct LocationCheck {
     pub site: Option<SiteIdx>,
 }
 
-/// Whether the client address is a registered location (or has a valid exception).
-pub fn check_location(
-    client: Result<&Resolved, &Unresolvable>,
-    snapshot: &Snapshot,
-    trusted: &TrustedProxies,
-    at: OffsetDateTime,
-) -> LocationCheck {
+/// Everything the location check looks at.
+#[derive(Clone, Copy)]
+pub struct Location<'a> {
+    pub client: Result<&'a Resolved, &'a Unresolvable>,
+    pub binding: Binding<'a>,
+    pub snapshot: &'a Snapshot,
+    pub overrides: Option<&'a Overrides>,
+    pub trusted: &'a TrustedProxies,
+    pub at: OffsetDateTime,
+}
+
+/// Whether the client address is a location the request may come from.
+///
+/// In order: an unresolvable address fails; one of our own proxies is never a school; a
+/// deny override wins over every allow; then the address must be a location of the bound
+/// site (or of any site). An address that is a location, but not of the claimed site, is
+/// `other_site`; a claim that fails on its own is reported only for an address that would
+/// otherwise pass, so a pupil at home sees `not_registered`, the more fundamental problem.
+pub fn check_location(l: Location<'_>) -> LocationCheck {
     let fail = |reason| LocationCheck {
         pass: false,
         reason,
         site: None,
     };
-    let Ok(resolved) = client else {
+    let Ok(resolved) = l.client else {
         return fail(Reason::UnresolvableClientIp);
     };
     let ip = resolved.ip.addr();
     // A proxy of ours is never a school, whatever the allowlist says.
-    if trusted.contains(ip) {
+    if l.trusted.contains(ip) {
         return fail(Reason::NotRegistered);
     }
-    if let Some(&site) = snapshot.sites_for(ip).first() {
-        return LocationCheck {
-            pass: true,
-            reason: Reason::Registered,
-            site: Some(site),
-        };
+    if let Some(overrides) = l.overrides {
+        if overrides.deny_for(ip, l.at).is_some() {
+            return fail(Reason::OverrideDeny);
+        }
     }
-    if let Some(exception) = snapshot.exceptions_for(ip, at).next() {
-        return LocationCheck {
-            pass: true,
-            reason: Reason::Exception,
-            site: Some(exception.site),
-        };
+    let any = location_of(&l, ip, None);
+    match l.binding {
+        Binding::AnySite => any.unwrap_or(fail(Reason::NotRegistered)),
+        Binding::Refused(reason) => fail(if any.is_some() {
+            reason
+        } else {
+            Reason::NotRegistered
+        }),
+        Binding::Site(site) => match location_of(&l, ip, Some(site)) {
+            Some(pass) => pass,
+            None if any.is_some() => fail(Reason::OtherSite),
+            None => fail(Reason::NotRegistered),
+        },
     }
-    fail(Reason::NotRegistered)
+}
+
+/// The passing check for `ip` as a location of `site` (or of any site when `None`): its
+/// ranges first, then a valid exception, then an allow override. An allow override without
+/// a site is "some registered location" only and never a location of a particular site.
+fn location_of(
+    l: &Location<'_>,
+    ip: std::net::IpAddr,
+    site: Option<&str>,
+) -> Option<LocationCheck> {
+    let pass = |reason, site| {
+        Some(LocationCheck {
+            pass: true,
+            reason,
+            site,
+        })
+    };
+    let idx = site.map(|id| l.snapshot.site_index(id));
+    let wanted = |s: SiteIdx| idx.is_none_or(|want| want == Some(s));
+    if let Some(&s) = l.snapshot.sites_for(ip).iter().find(|&&s| wanted(s)) {
+        return pass(Reason::Registered, Some(s));
+    }
+    if let Some(e) = l.snapshot.exceptions_for(ip, l.at).find(|e| wanted(e.site)) {
+        return pass(Reason::Exception, Some(e.site));
+    }
+    let overrides = l.overrides?;
+    let allow = overrides
+        .allows_for(ip, l.at)
+        .find(|o| site.is_none() || o.site.as_deref() == site)?;
+    let idx = allow
+        .site
+        .as_deref()
+        .and_then(|id| l.snapshot.site_index(id));
+    pass(Reason::OverrideAllow, idx)
 }
 
 /// DESIGN.md's decision table.
@@ -277,7 +377,14 @@ pub fn decide(input: Input<'_>) -> Decision {
     let Some(snapshot) = input.snapshot else {
         return fail(Reason::NoAllowlist);
     };
-    let check = check_location(input.client, snapshot, input.trusted, input.at);
+    let check = check_location(Location {
+        client: input.client,
+        binding: input.binding,
+        snapshot,
+        overrides: input.overrides,
+        trusted: input.trusted,
+        at: input.at,
+    });
     if check.pass {
         allow(check.reason, false, check.site)
     } else {

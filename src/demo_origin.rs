@@ -22,12 +22,19 @@ impl ServeHttp for DemoOrigin {
                 .unwrap_or("(none)")
                 .to_string()
         };
-        let body = format!(
+        let mut body = format!(
             "demo origin: the request reached the test environment\n{}: {}\nx-request-id: {}\n",
             self.client_ip_header,
             show(self.client_ip_header.as_str()),
             show("x-request-id"),
         );
+        // Sent only with site binding: the site the application may open a session for.
+        if h.contains_key("x-poortwachter-site") {
+            body.push_str(&format!(
+                "x-poortwachter-site: {}\n",
+                show("x-poortwachter-site")
+            ));
+        }
         Response::builder()
             .status(200)
             .header(http::header::CONTENT_TYPE, "text/plain; charset=utf-8")

@@ -3,7 +3,8 @@
 
 use crate::client_ip::{ClientIpSource, PeerAddr};
 use crate::decision::RouteAction;
-use crate::gate::Gate;
+use crate::gate::{Gate, RouteMatch, Routed};
+use crate::site_binding::Claim;
 use serde::Serialize;
 use std::net::IpAddr;
 use time::OffsetDateTime;
@@ -62,8 +63,24 @@ pub struct Explanation {
     pub decision: &'static str,
     pub would_block: bool,
     pub reason: &'static str,
+    /// The site claim as verified; `null` without `[site_binding]`.
+    pub claim: Option<ClaimExplanation>,
+    /// Override entries covering the client address, whether or not they count at `at`.
+    pub overrides: Vec<serde_json::Value>,
     /// Extra context for support; not part of the stable contract.
     pub detail: Detail,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ClaimExplanation {
+    /// `missing`, `valid`, `expired` or `invalid`.
+    pub result: &'static str,
+    /// The verified site id (valid claims only).
+    pub site: Option<String>,
+    /// Why an invalid claim is invalid (`bad_signature`, `alg_mismatch`, `unknown_kid`, ...).
+    pub problem: Option<&'static str>,
+    /// What this route does with requests without a usable claim: `block` or `any-site`.
+    pub missing: &'static str,
 }
 
 #[derive(Debug, Serialize)]
@@ -82,11 +99,48 @@ pub struct Detail {
     pub path_refused: Option<String>,
 }
 
-/// Explain one request described on the command line.
+/// Every override entry whose range contains `ip`, with whether it counts at `at`: support
+/// sees an expired or future-irrelevant entry too, and its reason.
+fn overrides_covering(
+    o: &crate::allowlist::overrides::Overrides,
+    ip: IpAddr,
+    at: OffsetDateTime,
+) -> Vec<serde_json::Value> {
+    o.entries()
+        .iter()
+        .filter(|e| e.range.contains(&ip))
+        .map(|e| {
+            serde_json::json!({
+                "action": e.action.as_str(),
+                "range": e.range.to_string(),
+                "site": e.site,
+                "reason": e.reason,
+                "expires": e.expires.format(&time::format_description::well_known::Rfc3339).unwrap_or_default(),
+                "active": e.is_active_at(at),
+            })
+        })
+        .collect()
+}
+
+/// The headers of a request described by `--header` arguments (or the admin listener's
+/// `header=` parameters), in order, several lines of one name kept as several lines.
+pub fn header_map(headers: &[HeaderArg]) -> Result<http::HeaderMap, String> {
+    let mut map = http::HeaderMap::new();
+    for h in headers {
+        let name = http::HeaderName::from_bytes(h.name.as_bytes())
+            .map_err(|_| format!("invalid header name {:?}", h.name))?;
+        let value = http::HeaderValue::from_str(&h.value)
+            .map_err(|_| format!("invalid value for header {:?}", h.name))?;
+        map.append(name, value);
+    }
+    Ok(map)
+}
+
+/// Explain one request: the peer, its headers, path and host, at a moment.
 pub fn explain(
     gate: &Gate,
     peer: PeerAddr,
-    headers: &[HeaderArg],
+    headers: &http::HeaderMap,
     path: &str,
     host: Option<&str>,
     at: OffsetDateTime,
@@ -94,25 +148,44 @@ pub fn explain(
     let rt = gate.config();
     let cfg = &rt.config;
     let header = cfg.client_ip.header.header_name();
-    let lines = headers
-        .iter()
-        .filter(|h| h.name.eq_ignore_ascii_case(header))
-        .map(|h| h.value.as_bytes());
-    let host = host.or_else(|| {
-        headers
-            .iter()
-            .find(|h| h.name.eq_ignore_ascii_case("host"))
-            .map(|h| h.value.as_str())
-    });
-    let (route, route_name, path_error) = match gate.route_for(host, path) {
+    let host = host.or_else(|| headers.get(http::header::HOST)?.to_str().ok());
+    let (route, path_error) = match gate.route_for(host, path) {
         // The proxy answers the self-check page itself; judged here like any enforced path.
-        Ok(crate::gate::Routed::SelfCheck) => (RouteAction::Enforce, None, None),
-        Ok(crate::gate::Routed::Route(action, name)) => (action, name, None),
+        Ok(Routed::SelfCheck) => (RouteMatch::default_route(), None),
+        Ok(Routed::Route(m)) => (m, None),
         // The proxy answers such a request 400 before any decision; shown as a refusal.
-        Err(e) => (RouteAction::Block, None, Some(e.to_string())),
+        Err(e) => (
+            RouteMatch {
+                action: RouteAction::Block,
+                ..RouteMatch::default_route()
+            },
+            Some(e.to_string()),
+        ),
     };
-    let eval = gate.evaluate(peer, lines, route, at);
+    let eval = gate.evaluate(peer, headers, &route, at);
     let d = eval.decision;
+    let claim = cfg
+        .site_binding
+        .as_ref()
+        .zip(eval.claim.as_ref())
+        .map(|(b, c)| ClaimExplanation {
+            result: match c {
+                Claim::Missing => "missing",
+                Claim::Valid { .. } => "valid",
+                Claim::Expired => "expired",
+                Claim::Invalid(_) => "invalid",
+            },
+            site: eval.claimed_site().map(str::to_string),
+            problem: match c {
+                Claim::Invalid(why) => Some(why.as_str()),
+                _ => None,
+            },
+            missing: route.missing.unwrap_or(b.0.missing).as_str(),
+        });
+    let overrides = match (&eval.client, &eval.overrides) {
+        (Ok(r), Some(o)) => overrides_covering(o, r.ip.addr(), at),
+        _ => Vec::new(),
+    };
     Explanation {
         client_ip: eval.client.as_ref().ok().map(|r| r.ip.to_string()),
         client_ip_source: eval.client.as_ref().ok().map(|r| match r.source {
@@ -120,13 +193,18 @@ pub fn explain(
             ClientIpSource::Header => header.to_string(),
         }),
         sites: eval.site_ids().into_iter().map(str::to_string).collect(),
-        route: route_name.unwrap_or_else(|| crate::metrics::DEFAULT_ROUTE.to_string()),
-        route_action: route.as_str(),
+        route: route
+            .name
+            .clone()
+            .unwrap_or_else(|| crate::metrics::DEFAULT_ROUTE.to_string()),
+        route_action: route.action.as_str(),
         mode: crate::decision::effective_mode(cfg.policy.mode, cfg.policy.enforce_from, at)
             .as_str(),
         decision: d.verdict.as_str(),
         would_block: d.would_block,
         reason: d.reason.as_str(),
+        claim,
+        overrides,
         detail: Detail {
             at: at
                 .format(&time::format_description::well_known::Rfc3339)

@@ -5,12 +5,15 @@
 //! Readers `load()` per request and never hold a guard across `.await`; writers (the sync
 //! loop, a config reload) build the new value off the hot path and swap it in once.
 
+use crate::allowlist::overrides::{compile_overrides, OverrideOptions, Overrides};
 use crate::allowlist::Snapshot;
 use crate::client_ip::{self, PeerAddr, Resolved, Unresolvable};
 use crate::config::Config;
-use crate::decision::{self, Decision, Input, RouteAction};
+use crate::decision::{self, Binding, Decision, Input, RouteAction, SiteClaim};
 use crate::metrics::Metrics;
 use crate::page::{PageError, Pages};
+use crate::report::WouldBlockReport;
+use crate::site_binding::{self, Claim, KeyError, Missing, Verifier};
 use arc_swap::{ArcSwap, ArcSwapOption};
 use pingora_prometheus::prometheus::Registry;
 use serde::Serialize;
@@ -95,21 +98,56 @@ pub enum Command {
     },
 }
 
+/// Why the gate cannot be built from a configuration.
+#[derive(Debug, thiserror::Error)]
+pub enum GateError {
+    #[error(transparent)]
+    Page(#[from] PageError),
+    #[error(transparent)]
+    Keys(#[from] KeyError),
+    #[error("{0}")]
+    Overrides(String),
+}
+
 /// Where [`Gate::route_for`] sends a request.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Routed {
     /// The self-check page, answered by the gate itself.
     SelfCheck,
-    /// A route's action and, when a `[[route]]` matched, its name.
-    Route(RouteAction, Option<String>),
+    Route(RouteMatch),
+}
+
+/// The route a request falls under.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RouteMatch {
+    pub action: RouteAction,
+    /// The matched `[[route]]`'s name; `None` for the default (enforce) route.
+    pub name: Option<String>,
+    /// The route's own `missing`, when it sets one.
+    pub missing: Option<Missing>,
+}
+
+impl RouteMatch {
+    /// The route of a request no `[[route]]` matches.
+    pub fn default_route() -> RouteMatch {
+        RouteMatch {
+            action: RouteAction::Enforce,
+            name: None,
+            missing: None,
+        }
+    }
 }
 
 /// The result of evaluating one request.
 pub struct Evaluation {
     pub client: Result<Resolved, Unresolvable>,
     pub decision: Decision,
+    /// The site claim as verified; `None` when site binding is not configured.
+    pub claim: Option<Claim>,
     /// The snapshot the decision was made on; the request finishes on it.
     pub snapshot: Option<Arc<Snapshot>>,
+    /// The overrides the decision was made with.
+    pub overrides: Option<Arc<Overrides>>,
 }
 
 impl Evaluation {
@@ -132,11 +170,42 @@ impl Evaluation {
         let idx = self.decision.site?;
         s.sites().get(idx as usize).map(|site| site.id.as_str())
     }
+
+    /// The verified site of the claim, if the request carries a valid one.
+    pub fn claimed_site(&self) -> Option<&str> {
+        match &self.claim {
+            Some(Claim::Valid { site }) => Some(site),
+            _ => None,
+        }
+    }
+
+    /// The school a request belongs to, for the "would be blocked" report: the claimed site,
+    /// else the site whose location passed, else the first site containing the address.
+    pub fn school(&self) -> Option<&str> {
+        self.claimed_site()
+            .or_else(|| self.site_id())
+            .or_else(|| self.site_ids().first().copied())
+    }
+}
+
+/// What `/status` says about the local overrides file.
+#[derive(Default)]
+pub struct OverridesStatus {
+    pub loaded_at: Option<OffsetDateTime>,
+    pub last_error: Option<String>,
+    pub last_error_at: Option<OffsetDateTime>,
 }
 
 pub struct Gate {
     runtime: ArcSwap<Runtime>,
     allowlist: ArcSwapOption<Snapshot>,
+    /// The site-claim keys in force (`None` without `[site_binding]`).
+    keys: ArcSwapOption<Verifier>,
+    /// The emergency overrides in force (`None` without `[allowlist] overrides`).
+    overrides: ArcSwapOption<Overrides>,
+    overrides_status: Mutex<OverridesStatus>,
+    /// Requests let through in report-only that enforcement would block, by school.
+    pub would_block: WouldBlockReport,
     pub metrics: Metrics,
     status: Mutex<SyncStatus>,
     clock: Clock,
@@ -145,7 +214,10 @@ pub struct Gate {
 }
 
 impl Gate {
-    pub fn new(config: Config, registry: Registry, clock: Clock) -> Result<Gate, PageError> {
+    /// Build the gate: pages, the site-claim keys and the overrides file are read now, and
+    /// any of them being unusable is an error (the gate never starts without what its
+    /// configuration asks for).
+    pub fn new(config: Config, registry: Registry, clock: Clock) -> Result<Gate, GateError> {
         let runtime = Runtime::new(config)?;
         let (tx, rx) = mpsc::unbounded_channel();
         let metrics = Metrics::new(registry);
@@ -153,15 +225,122 @@ impl Gate {
             runtime.config.policy.mode,
             runtime.config.policy.enforce_from,
         );
-        Ok(Gate {
+        let keys = match &runtime.config.site_binding {
+            None => None,
+            Some(b) => Some(Arc::new(Verifier::load(&b.0)?)),
+        };
+        let gate = Gate {
             runtime: ArcSwap::from_pointee(runtime),
             allowlist: ArcSwapOption::empty(),
+            keys: ArcSwapOption::new(keys),
+            overrides: ArcSwapOption::empty(),
+            overrides_status: Mutex::new(OverridesStatus::default()),
+            would_block: WouldBlockReport::default(),
             metrics,
             status: Mutex::new(SyncStatus::default()),
             clock,
             commands: tx,
             command_rx: Mutex::new(Some(rx)),
-        })
+        };
+        gate.reload_overrides().map_err(GateError::Overrides)?;
+        Ok(gate)
+    }
+
+    /// Read the overrides file named by the configuration and put it in force. On any error
+    /// the overrides in force stay (the last good file), and the error is returned, logged
+    /// and shown in `/status`.
+    pub fn reload_overrides(&self) -> Result<(), String> {
+        let rt = self.runtime();
+        let cfg = &rt.config.allowlist;
+        let Some(path) = cfg.overrides.as_ref() else {
+            self.overrides.store(None);
+            self.metrics.overrides_active.set(0);
+            return Ok(());
+        };
+        let now = self.now();
+        let result = std::fs::read(path)
+            .map_err(|e| {
+                format!(
+                    "allowlist.overrides {:?}: cannot read: {e}",
+                    path.display().to_string()
+                )
+            })
+            .and_then(|bytes| {
+                let opts = OverrideOptions {
+                    max_days: cfg.max_override_days,
+                    compile: cfg.compile,
+                };
+                compile_overrides(&bytes, &opts, now).map_err(|e| {
+                    format!("allowlist.overrides {:?}: {e}", path.display().to_string())
+                })
+            });
+        let mut st = self
+            .overrides_status
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        match result {
+            Ok(o) => {
+                for q in o.quarantined() {
+                    tracing::warn!(file = %path.display(), entry = %q, "override entry skipped");
+                }
+                tracing::warn!(
+                    target: "poortwachter::audit",
+                    file = %path.display(),
+                    entries = o.entries().len(),
+                    active = o.active_count(now),
+                    skipped = o.quarantined().len(),
+                    "overrides in force"
+                );
+                self.metrics
+                    .overrides_active
+                    .set(o.active_count(now) as i64);
+                self.metrics
+                    .overrides_loads
+                    .with_label_values(&["ok"])
+                    .inc();
+                self.overrides.store(Some(Arc::new(o)));
+                st.loaded_at = Some(now);
+                st.last_error = None;
+                Ok(())
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "overrides file refused; the previous overrides stay in force");
+                self.metrics
+                    .overrides_loads
+                    .with_label_values(&["error"])
+                    .inc();
+                st.last_error = Some(e.clone());
+                st.last_error_at = Some(now);
+                Err(e)
+            }
+        }
+    }
+
+    /// Read the site-claim keys named by the configuration and put them in force; on error
+    /// the keys in force stay.
+    pub fn reload_keys(&self) -> Result<(), KeyError> {
+        let rt = self.runtime();
+        let Some(b) = &rt.config.site_binding else {
+            self.keys.store(None);
+            return Ok(());
+        };
+        match Verifier::load(&b.0) {
+            Ok(v) => {
+                self.keys.store(Some(Arc::new(v)));
+                self.metrics.key_reloads.with_label_values(&["ok"]).inc();
+                Ok(())
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "site-claim keys refused; the previous keys stay in force");
+                self.metrics.key_reloads.with_label_values(&["error"]).inc();
+                Err(e)
+            }
+        }
+    }
+
+    /// The overrides in force.
+    pub fn overrides(&self) -> Option<Arc<Overrides>> {
+        self.overrides.load_full()
     }
 
     pub fn now(&self) -> OffsetDateTime {
@@ -311,32 +490,64 @@ impl Gate {
         } else {
             None
         };
-        Ok(match crate::route::find(routes, host.as_deref(), &path) {
-            Some(r) => Routed::Route(r.action, Some(r.name.clone())),
-            None => Routed::Route(RouteAction::Enforce, None),
-        })
+        Ok(Routed::Route(
+            match crate::route::find(routes, host.as_deref(), &path) {
+                Some(r) => RouteMatch {
+                    action: r.action,
+                    name: Some(r.name.clone()),
+                    missing: r.missing,
+                },
+                None => RouteMatch::default_route(),
+            },
+        ))
     }
 
-    /// Evaluate a request: resolve the client IP, then decide. The one code path of the
-    /// proxy and of `explain`.
-    pub fn evaluate<'a, I>(
+    /// Evaluate a request: resolve the client IP, verify the site claim, then decide. The
+    /// one code path of the proxy, of `explain` and of the admin listener's explanation.
+    pub fn evaluate(
         &self,
         peer: PeerAddr,
-        field_lines: I,
-        route: RouteAction,
+        headers: &http::HeaderMap,
+        route: &RouteMatch,
         at: OffsetDateTime,
-    ) -> Evaluation
-    where
-        I: DoubleEndedIterator<Item = &'a [u8]>,
-    {
+    ) -> Evaluation {
         let rt = self.runtime.load();
         let cfg = &rt.config.client_ip;
-        let client = client_ip::resolve(peer, field_lines, cfg.header, &cfg.trusted);
+        let lines = headers
+            .get_all(cfg.header.header_name())
+            .iter()
+            .map(|v| v.as_bytes());
+        let client = client_ip::resolve(peer, lines, cfg.header, &cfg.trusted);
         let snapshot = self.allowlist.load_full();
+        let overrides = self.overrides.load_full();
+        let (claim, any_site) = match &rt.config.site_binding {
+            None => (None, false),
+            Some(b) => {
+                let claim = match site_binding::extract(headers, &b.0.source) {
+                    None => Claim::Missing,
+                    Some(token) => match self.keys.load().as_deref() {
+                        Some(keys) => keys.verify(token, at),
+                        // Not reachable: the keys are read when the gate is built.
+                        None => Claim::Invalid(site_binding::InvalidClaim::UnknownKid),
+                    },
+                };
+                let missing = route.missing.unwrap_or(b.0.missing);
+                (Some(claim), missing == Missing::AnySite)
+            }
+        };
+        let site_claim = match &claim {
+            None => SiteClaim::Unbound,
+            Some(Claim::Missing) => SiteClaim::Missing,
+            Some(Claim::Valid { site }) => SiteClaim::Valid(site),
+            Some(Claim::Expired) => SiteClaim::Expired,
+            Some(Claim::Invalid(_)) => SiteClaim::Invalid,
+        };
         let decision = decision::decide(Input {
             client: client.as_ref(),
-            route,
+            route: route.action,
+            binding: Binding::of(site_claim, any_site),
             snapshot: snapshot.as_deref(),
+            overrides: overrides.as_deref(),
             trusted: &cfg.trusted,
             at,
             mode: rt.config.policy.mode,
@@ -345,13 +556,46 @@ impl Gate {
         Evaluation {
             client,
             decision,
+            claim,
             snapshot,
+            overrides,
         }
     }
 
     /// Seconds since the snapshot in force was loaded.
     pub fn snapshot_age(&self) -> Option<Duration> {
         self.status().loaded_instant.map(|i| i.elapsed())
+    }
+
+    /// The overrides part of `/status`: the file, every entry and whether it counts now.
+    fn overrides_json(&self) -> serde_json::Value {
+        let rt = self.runtime();
+        let Some(path) = &rt.config.allowlist.overrides else {
+            return serde_json::Value::Null;
+        };
+        let st = self
+            .overrides_status
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        let rfc3339 = |t: Option<OffsetDateTime>| {
+            t.and_then(|t| {
+                t.format(&time::format_description::well_known::Rfc3339)
+                    .ok()
+            })
+        };
+        let now = self.now();
+        let mut doc = self
+            .overrides()
+            .map(|o| o.status_json(now))
+            .unwrap_or(serde_json::Value::Null);
+        if !doc.is_object() {
+            doc = serde_json::json!({});
+        }
+        doc["file"] = path.display().to_string().into();
+        doc["loaded_at"] = rfc3339(st.loaded_at).into();
+        doc["last_error"] = st.last_error.clone().into();
+        doc["last_error_at"] = rfc3339(st.last_error_at).into();
+        doc
     }
 
     /// The `/status` document.
@@ -391,6 +635,14 @@ impl Gate {
                 "recent_attempts": st.attempts,
                 "recent_changes": st.history,
             },
+            "overrides": self.overrides_json(),
+            "site_binding": rt.config.site_binding.as_ref().map(|b| serde_json::json!({
+                "claim": b.0.claim,
+                "missing": b.0.missing.as_str(),
+                "keys": b.0.keys.iter().map(|k| serde_json::json!({
+                    "kid": k.kid, "alg": k.alg.as_str(),
+                })).collect::<Vec<_>>(),
+            })),
             "config": {
                 "file": rt.config.path.display().to_string(),
                 "restart_required": st.restart_required,

@@ -21,6 +21,7 @@ pub mod metrics;
 pub mod page;
 pub mod privacy;
 pub mod proxy;
+pub mod report;
 pub mod request_id;
 pub mod route;
 pub mod server;

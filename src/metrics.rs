@@ -41,6 +41,10 @@ pub struct Metrics {
     pub allowlist_loaded: IntGauge,
     pub build_info: IntGaugeVec,
     pub admin_unauthorized: IntCounter,
+    pub overrides_active: IntGauge,
+    pub overrides_loads: IntCounterVec,
+    pub key_reloads: IntCounterVec,
+    pub claims: IntCounterVec,
 }
 
 fn reg<T: prometheus::core::Collector + Clone + 'static>(registry: &Registry, c: T) -> T {
@@ -64,6 +68,25 @@ impl Metrics {
         let int_gauge =
             |name: &str, help: &str| reg(r, IntGauge::new(name, help).expect("valid metric"));
         let m = Metrics {
+            overrides_active: int_gauge(
+                "poortwachter_overrides_active",
+                "Override entries in force now (not expired).",
+            ),
+            overrides_loads: counter_vec(
+                "poortwachter_overrides_loads_total",
+                "Reads of the overrides file by result; on error the previous overrides stay in force.",
+                &["result"],
+            ),
+            key_reloads: counter_vec(
+                "poortwachter_site_key_reloads_total",
+                "Reads of the site-claim key files by result; on error the previous keys stay in force.",
+                &["result"],
+            ),
+            claims: counter_vec(
+                "poortwachter_site_claims_total",
+                "Site claims seen on enforced routes: missing, valid, expired or invalid.",
+                &["result"],
+            ),
             requests: counter_vec(
                 "poortwachter_requests_total",
                 "Requests by decision, reason and route (\"default\" when no route matched).",
@@ -280,6 +303,11 @@ impl Metrics {
         }
         for result in ["ok", "error"] {
             m.config_reloads.with_label_values(&[result]);
+            m.overrides_loads.with_label_values(&[result]);
+            m.key_reloads.with_label_values(&[result]);
+        }
+        for result in ["missing", "valid", "expired", "invalid"] {
+            m.claims.with_label_values(&[result]);
         }
         // CPU, memory and open file descriptors of this process.
         let process = prometheus::process_collector::ProcessCollector::for_self();

@@ -4,12 +4,13 @@
 //! for the decision log line and metrics.
 
 use crate::client_ip::{ClientIpSource, PeerAddr};
-use crate::decision::{Decision, RouteAction, Verdict};
+use crate::decision::{Decision, Verdict};
 use crate::forwarding;
-use crate::gate::{Gate, Routed};
+use crate::gate::{Evaluation, Gate, Routed};
 use crate::page::{self, PageKind, PageRequest, Rendered};
 use crate::request_id::RequestId;
 use crate::route;
+use crate::site_binding::Claim;
 use async_trait::async_trait;
 use pingora::http::{RequestHeader, ResponseHeader};
 use pingora::prelude::{HttpPeer, ProxyHttp, Session};
@@ -57,6 +58,11 @@ pub struct RequestCtx {
     source: &'static str,
     decision: Option<Decision>,
     site: Option<SiteId>,
+    /// With `[site_binding]`: the verified site of the claim (`Some(None)`: no valid claim),
+    /// sent upstream as `x-poortwachter-site`.
+    claimed_site: Option<Option<SiteId>>,
+    /// The claim's verification result for the log (`None` without `[site_binding]`).
+    claim: Option<&'static str>,
     /// The matched `[[route]]`, by name.
     route: Option<String>,
     /// The path was refused (400) before any decision.
@@ -110,7 +116,9 @@ impl GateProxy {
             accept: h.get(http::header::ACCEPT).map(|v| v.as_bytes()),
             accept_language: h.get(http::header::ACCEPT_LANGUAGE).map(|v| v.as_bytes()),
             registered: match kind {
-                PageKind::CheckRegistered => Some(true),
+                PageKind::CheckRegistered
+                | PageKind::CheckOwnSchool
+                | PageKind::CheckOtherSchool => Some(true),
                 PageKind::CheckNotRegistered => Some(false),
                 _ => None,
             },
@@ -163,41 +171,81 @@ fn request_host(req: &RequestHeader) -> Option<&str> {
 
 impl GateProxy {
     /// The self-check page: the address as the gate sees it and whether it is registered —
-    /// never which school, never an exception's reason. Always answered by the gate.
+    /// with a valid site claim, whether for the pupil's own school — never which school,
+    /// never an exception's or override's reason. Always answered by the gate.
     async fn self_check(&self, session: &mut Session, ctx: &mut RequestCtx) -> Result<bool> {
         let gate = &self.gate;
         let kind = {
+            let eval = gate.evaluate(
+                peer_of(session),
+                &session.req_header().headers,
+                &crate::gate::RouteMatch::default_route(),
+                gate.now(),
+            );
             let rt = gate.runtime();
-            let cfg = &rt.config.client_ip;
-            let lines = session
-                .req_header()
-                .headers
-                .get_all(cfg.header.header_name())
-                .iter()
-                .map(|v| v.as_bytes());
-            let client =
-                crate::client_ip::resolve(peer_of(session), lines, cfg.header, &cfg.trusted);
-            if let Ok(r) = &client {
-                ctx.set_client(r.ip.addr(), &cfg.trusted);
+            if let Ok(r) = &eval.client {
+                ctx.set_client(r.ip.addr(), &rt.config.client_ip.trusted);
             }
-            match (ctx.shown_ip, gate.snapshot()) {
-                (None, _) => PageKind::CheckUnknown,
-                (Some(_), None) => PageKind::CheckNotRegistered,
-                (Some(_), Some(snapshot)) => {
-                    let at = gate.now();
-                    if crate::decision::check_location(client.as_ref(), &snapshot, &cfg.trusted, at)
-                        .pass
-                    {
-                        PageKind::CheckRegistered
-                    } else {
-                        PageKind::CheckNotRegistered
-                    }
-                }
-            }
+            self_check_page(
+                ctx.shown_ip.is_some(),
+                &eval,
+                &rt.config.client_ip.trusted,
+                gate.now(),
+            )
         };
         let page = self.render(session, ctx, kind, 200, "self_check");
         self.send_page(session, ctx, kind, page).await?;
         Ok(true)
+    }
+}
+
+/// The self-check answer for an evaluated request: the location check run as "any school"
+/// and, with a valid claim, as "this school". The mode and routes play no part: the page
+/// says what enforcement would say about the address.
+fn self_check_page(
+    shown: bool,
+    eval: &Evaluation,
+    trusted: &crate::client_ip::TrustedProxies,
+    at: time::OffsetDateTime,
+) -> PageKind {
+    use crate::decision::{check_location, Binding, Location};
+    let Some(snapshot) = eval.snapshot.as_deref() else {
+        return if shown {
+            PageKind::CheckNotRegistered
+        } else {
+            PageKind::CheckUnknown
+        };
+    };
+    if !shown {
+        return PageKind::CheckUnknown;
+    }
+    let check = |binding| {
+        check_location(Location {
+            client: eval.client.as_ref(),
+            binding,
+            snapshot,
+            overrides: eval.overrides.as_deref(),
+            trusted,
+            at,
+        })
+    };
+    if !check(Binding::AnySite).pass {
+        return PageKind::CheckNotRegistered;
+    }
+    match eval.claimed_site() {
+        None => PageKind::CheckRegistered,
+        Some(site) if check(Binding::Site(site)).pass => PageKind::CheckOwnSchool,
+        Some(_) => PageKind::CheckOtherSchool,
+    }
+}
+
+/// The claim's outcome as a metric label.
+fn claim_result(claim: &Claim) -> &'static str {
+    match claim {
+        Claim::Missing => "missing",
+        Claim::Valid { .. } => "valid",
+        Claim::Expired => "expired",
+        Claim::Invalid(_) => "invalid",
     }
 }
 
@@ -223,6 +271,8 @@ impl ProxyHttp for GateProxy {
             source: "none",
             decision: None,
             site: None,
+            claimed_site: None,
+            claim: None,
             route: None,
             bad_path: None,
             page: None,
@@ -240,22 +290,18 @@ impl ProxyHttp for GateProxy {
         // The route is judged on the normalised path; a path that could mean something else
         // to the upstream is refused below, after the client address is known for the page.
         // The self-check page comes before any route.
-        let (action, bad_path) = match gate.route_for(request_host(req), req.uri.path()) {
+        let (route, bad_path) = match gate.route_for(request_host(req), req.uri.path()) {
             Ok(Routed::SelfCheck) => {
                 drop(rt);
                 return self.self_check(session, ctx).await;
             }
-            Ok(Routed::Route(action, name)) => {
-                ctx.route = name;
-                (action, None)
-            }
-            Err(e) => (RouteAction::Enforce, Some(e)),
+            Ok(Routed::Route(m)) => (m, None),
+            Err(e) => (crate::gate::RouteMatch::default_route(), Some(e)),
         };
+        let now = gate.now();
+        let eval = gate.evaluate(peer_of(session), &req.headers, &route, now);
+        ctx.route = route.name;
         let header = rt.config.client_ip.header.header_name();
-        let eval = {
-            let lines = req.headers.get_all(header).iter().map(|v| v.as_bytes());
-            gate.evaluate(peer_of(session), lines, action, gate.now())
-        };
         match &eval.client {
             Ok(r) => {
                 ctx.set_client(r.ip.addr(), &rt.config.client_ip.trusted);
@@ -265,6 +311,19 @@ impl ProxyHttp for GateProxy {
                 };
             }
             Err(_) => ctx.source = "unresolvable",
+        }
+        if let Some(claim) = &eval.claim {
+            ctx.claimed_site = Some(eval.claimed_site().and_then(SiteId::new));
+            ctx.claim = Some(match claim {
+                Claim::Invalid(why) => why.as_str(),
+                other => claim_result(other),
+            });
+            if route.action != crate::decision::RouteAction::Bypass {
+                gate.metrics
+                    .claims
+                    .with_label_values(&[claim_result(claim)])
+                    .inc();
+            }
         }
         if let Some(e) = bad_path {
             drop(eval);
@@ -279,6 +338,14 @@ impl ProxyHttp for GateProxy {
         let decision = eval.decision;
         ctx.decision = Some(decision);
         ctx.site = eval.site_id().and_then(SiteId::new);
+        if decision.would_block {
+            let today = now.to_offset(time::UtcOffset::UTC).date();
+            let address = ctx
+                .shown_ip
+                .map(|ip| rt.config.log.client_ip.render(ip, today));
+            gate.would_block
+                .record(eval.school(), decision.reason, address.as_deref(), now);
+        }
         drop(eval);
         drop(rt);
         if decision.verdict != Verdict::Block {
@@ -360,6 +427,12 @@ impl ProxyHttp for GateProxy {
             req.insert_header(client_ip_header.clone(), ip.to_string())?;
         }
         req.insert_header("x-request-id", ctx.request_id.as_str())?;
+        if let Some(site) = ctx.claimed_site {
+            req.insert_header(
+                "x-poortwachter-site",
+                site.as_ref().map_or("none", SiteId::as_str),
+            )?;
+        }
         Ok(())
     }
 
@@ -485,6 +558,8 @@ impl ProxyHttp for GateProxy {
             client_ip = client_ip.as_deref(),
             client_ip_source = ctx.source,
             site = ctx.site.as_ref().map(SiteId::as_str),
+            claimed_site = ctx.claimed_site.flatten().as_ref().map(SiteId::as_str),
+            claim = ctx.claim,
             route = ctx.route.as_deref(),
             decision = d.verdict.as_str(),
             reason = d.reason.as_str(),

@@ -18,6 +18,9 @@ pub struct Route {
     /// Starts with `/`; matched at segment boundaries.
     pub path_prefix: String,
     pub action: RouteAction,
+    /// `missing = "any-site"`: requests without a usable site claim pass from any registered
+    /// location on this route. `None` follows `[site_binding] missing`.
+    pub missing: Option<crate::site_binding::Missing>,
 }
 
 /// Why a path is refused (answered 400).
@@ -159,6 +162,7 @@ mod tests {
             host: host.map(str::to_string),
             path_prefix: prefix.into(),
             action,
+            missing: None,
         }
     }
 

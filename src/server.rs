@@ -8,7 +8,7 @@
 use crate::admin::AdminApp;
 use crate::demo_origin::DemoOrigin;
 use crate::gate::Gate;
-use crate::lifecycle::SyncService;
+use crate::lifecycle::{LocalFilesService, SyncService};
 use crate::proxy::GateProxy;
 use async_trait::async_trait;
 use pingora::listeners::tls::TlsSettings;
@@ -199,6 +199,10 @@ pub fn build(gate: Arc<Gate>, sighup: bool) -> Result<Server, ServerError> {
     server.add_service(background_service(
         "allowlist sync",
         SyncService::new(gate.clone(), sighup),
+    ));
+    server.add_service(background_service(
+        "local files",
+        LocalFilesService::new(gate.clone()),
     ));
 
     if let Some(addr) = cfg.demo_origin {

@@ -94,7 +94,7 @@ fn check_names_unknown_keys_and_bad_values() {
                 "source = \"{allowlist}\"",
                 "source = \"{allowlist}\"\noverrides = \"/tmp/x\"",
             ),
-            vec!["allowlist.overrides", "not yet supported"],
+            vec!["allowlist.overrides", "/tmp/x", "cannot read"],
         ),
         (
             BASE.replace(
@@ -112,7 +112,7 @@ fn check_names_unknown_keys_and_bad_values() {
         ),
         (
             format!("{BASE}\n[[route]]\npath_prefix = \"/static/\"\naction = \"bypass\"\nmissing = \"any-site\"\n"),
-            vec!["route[0].missing", "not yet supported"],
+            vec!["route[0].missing", "only meaningful with [site_binding]"],
         ),
         (
             BASE.replace("{allowlist}", "http://admin.example/allowlist"),
@@ -703,4 +703,83 @@ fn http_get(port: u16, path: &str) -> Option<String> {
     let mut out = String::new();
     s.read_to_string(&mut out).ok()?;
     Some(out)
+}
+
+/// The shipped policy example: site binding, routes, overrides and the schedule, explained.
+#[test]
+fn explain_covers_claims_and_overrides_on_the_shipped_policy_example() {
+    let cfg = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/school-policy.toml");
+    // Demo claims signed with config/demo-site-claim.key, valid until 2030 (see README.md).
+    const A: &str = "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCIsImtpZCI6ImRlbW8tMjAyNi0xMSJ9.eyJzaXRlIjoiMTJBQjAwIiwiZXhwIjoxODkzNDU2MDAwfQ.v4ZYPw5P8nZdX5qwFjAi6NwkLq8apKaE1kOgy9N98Wc";
+    const B: &str = "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCIsImtpZCI6ImRlbW8tMjAyNi0xMSJ9.eyJzaXRlIjoiMzRDRDAxIiwiZXhwIjoxODkzNDU2MDAwfQ.z9wS0QBNee4nSoZIS6Pr-UGXs_PXvmSVjkOKYkgwcOg";
+    const AT: &str = "2026-12-01T09:00:00+01:00";
+    let ex = |xff: &str, claim: Option<&str>, path: &str, at: &str| {
+        let xff = format!("X-Forwarded-For: {xff}");
+        let cookie = claim.map(|c| format!("Cookie: lang=nl; afname_site={c}"));
+        let mut args = vec![
+            "--peer",
+            "127.0.0.1",
+            "--header",
+            xff.as_str(),
+            "--path",
+            path,
+            "--at",
+            at,
+        ];
+        if let Some(c) = &cookie {
+            args.extend(["--header", c.as_str()]);
+        }
+        explain(&cfg, &args)
+    };
+    let v = ex("192.0.2.10", Some(A), "/toets", AT);
+    assert_eq!(
+        (v["decision"].as_str(), v["reason"].as_str()),
+        (Some("allow"), Some("registered")),
+        "{v}"
+    );
+    assert_eq!(v["claim"]["site"], "12AB00");
+    let v = ex("192.0.2.10", Some(B), "/toets", AT);
+    assert_eq!(
+        (v["decision"].as_str(), v["reason"].as_str()),
+        (Some("block"), Some("other_site")),
+        "{v}"
+    );
+    assert_eq!(
+        (v["claim"]["result"].as_str(), v["claim"]["site"].as_str()),
+        (Some("valid"), Some("34CD01"))
+    );
+    let v = ex("192.0.2.10", None, "/toets", AT);
+    assert_eq!(v["reason"], "claim_missing", "{v}");
+    let v = ex("192.0.2.10", None, "/login", AT);
+    assert_eq!(
+        (v["reason"].as_str(), v["route"].as_str()),
+        (Some("registered"), Some("login")),
+        "{v}"
+    );
+    assert_eq!(v["claim"]["missing"], "any-site");
+    // A tampered claim: invalid, with the problem named.
+    let tampered = format!("{}x", &A[..A.len() - 1]);
+    let v = ex("192.0.2.10", Some(&tampered), "/toets", AT);
+    assert_eq!(
+        (v["reason"].as_str(), v["claim"]["problem"].as_str()),
+        (Some("claim_invalid"), Some("bad_signature")),
+        "{v}"
+    );
+    // The allow override for 12AB00's new line counts until it expires.
+    let v = ex("203.0.113.66", Some(A), "/toets", AT);
+    assert_eq!(v["reason"], "override_allow", "{v}");
+    assert_eq!(v["overrides"][0]["action"], "allow");
+    let v = ex(
+        "203.0.113.66",
+        Some(A),
+        "/toets",
+        "2026-12-11T17:00:00+01:00",
+    );
+    assert_eq!(v["reason"], "not_registered", "{v}");
+    assert_eq!(v["overrides"][0]["active"], false);
+    // The deny override wins over 34CD01's own registration; a bypass route still passes.
+    let v = ex("198.51.100.100", Some(B), "/toets", AT);
+    assert_eq!(v["reason"], "override_deny", "{v}");
+    let v = ex("198.51.100.100", None, "/static/app.js", AT);
+    assert_eq!(v["decision"], "bypass", "{v}");
 }

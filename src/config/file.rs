@@ -1,8 +1,7 @@
 //! The TOML file model: exactly what an operator may write, nothing validated yet.
 //!
 //! Every table denies unknown keys, so a typo is an error that names the key instead of a
-//! setting that silently does nothing. Keys of capabilities that are not built yet are parsed
-//! as raw values so that validation can refuse them by name ("not yet supported").
+//! setting that silently does nothing.
 
 use serde::Deserialize;
 use std::collections::BTreeMap;
@@ -25,8 +24,7 @@ pub struct FileConfig {
     #[serde(default)]
     pub log: LogFile,
     pub demo_origin: Option<DemoOriginFile>,
-    /// Later capabilities: present only so they can be refused by name.
-    pub site_binding: Option<toml::Value>,
+    pub site_binding: Option<SiteBindingFile>,
     pub route: Option<Vec<RouteFile>>,
     pub self_check: Option<SelfCheckFile>,
 }
@@ -74,8 +72,8 @@ pub struct AllowlistFile {
     pub connect_timeout: Option<String>,
     pub timeout: Option<String>,
     pub max_body_bytes: Option<usize>,
-    pub overrides: Option<toml::Value>,
-    pub max_override_days: Option<toml::Value>,
+    pub overrides: Option<String>,
+    pub max_override_days: Option<u32>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -106,8 +104,30 @@ pub struct RouteFile {
     pub host: Option<String>,
     pub path_prefix: String,
     pub action: Option<String>,
-    /// Belongs to site binding, which is not built yet.
-    pub missing: Option<toml::Value>,
+    /// Requests without a usable site claim: "block" (the default) or "any-site".
+    pub missing: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SiteBindingFile {
+    pub cookie: Option<String>,
+    pub header: Option<String>,
+    pub claim: Option<String>,
+    pub missing: Option<String>,
+    pub issuer: Option<String>,
+    pub audience: Option<String>,
+    #[serde(default)]
+    pub key: Vec<SiteKeyFile>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SiteKeyFile {
+    pub kid: Option<String>,
+    pub alg: String,
+    pub secret_file: Option<String>,
+    pub public_key_file: Option<String>,
 }
 
 #[derive(Debug, Deserialize, Default)]

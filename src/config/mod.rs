@@ -9,11 +9,15 @@ mod file;
 use crate::allowlist::CompileOptions;
 use crate::client_ip::{HeaderMode, TrustedProxies};
 use crate::decision::Mode;
+use crate::site_binding::{
+    Alg, KeyConfig, KeyFile, Missing, SiteBindingConfig, TokenSource, Verifier,
+};
 use http::HeaderName;
 use ipnet::IpNet;
 use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 pub use file::FileConfig;
@@ -38,8 +42,11 @@ pub enum ConfigError {
         key: String,
         problem: String,
     },
-    #[error("{file}: `{key}` is not yet supported by this version of poortwachter; remove it")]
-    NotYetSupported { file: String, key: String },
+    #[error("{file}: {error}")]
+    SiteKey {
+        file: String,
+        error: crate::site_binding::KeyError,
+    },
 }
 
 /// The validated configuration.
@@ -53,6 +60,8 @@ pub struct Config {
     pub policy: PolicyConfig,
     /// `[[route]]`, first match wins; requests no route matches are enforced.
     pub routes: Vec<crate::route::Route>,
+    /// `[site_binding]`: own-school binding with a signed site claim.
+    pub site_binding: Option<SiteBinding>,
     /// The self-check page's path on the proxy listener; `None` when disabled.
     pub self_check: Option<String>,
     pub admin: AdminConfig,
@@ -139,6 +148,10 @@ pub struct AllowlistConfig {
     pub last_good: Option<PathBuf>,
     /// The largest fraction of ranges an update may remove without an operator forcing it.
     pub max_shrink: f64,
+    /// The local emergency overrides file, reloaded when it changes.
+    pub overrides: Option<PathBuf>,
+    /// The furthest an override's `expires` may lie ahead, in days.
+    pub max_override_days: u32,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -183,6 +196,21 @@ pub struct LogConfig {
     pub client_ip: crate::privacy::LogAddress,
 }
 
+/// The validated `[site_binding]` settings; the keys are read from their files by
+/// [`Verifier::load`] when the gate starts and whenever they change.
+#[derive(Clone)]
+pub struct SiteBinding(pub Arc<SiteBindingConfig>);
+
+impl std::fmt::Debug for SiteBinding {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SiteBinding")
+            .field("claim", &self.0.claim)
+            .field("missing", &self.0.missing.as_str())
+            .field("keys", &self.0.keys.len())
+            .finish()
+    }
+}
+
 const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
 const DEFAULT_ADMIN: &str = "127.0.0.1:9090";
 
@@ -222,16 +250,6 @@ impl Validator {
             value: value.to_string(),
             problem: problem.to_string(),
         }
-    }
-
-    fn later(&self, key: &str, present: bool) -> Result<(), ConfigError> {
-        if present {
-            return Err(ConfigError::NotYetSupported {
-                file: self.file.clone(),
-                key: key.to_string(),
-            });
-        }
-        Ok(())
     }
 
     fn socket_addr(&self, key: &str, s: &str) -> Result<SocketAddr, ConfigError> {
@@ -280,9 +298,15 @@ impl Validator {
     }
 
     fn validate(&self, path: &Path, raw: FileConfig) -> Result<Config, ConfigError> {
-        self.later("site_binding", raw.site_binding.is_some())?;
+        let site_binding = match &raw.site_binding {
+            None => None,
+            Some(b) => Some(self.site_binding(b)?),
+        };
         let self_check = self.self_check(raw.self_check.as_ref())?;
-        let routes = self.routes(raw.route.as_deref().unwrap_or_default())?;
+        let routes = self.routes(
+            raw.route.as_deref().unwrap_or_default(),
+            site_binding.is_some(),
+        )?;
         let enforce_from = match raw.policy.enforce_from.as_deref() {
             None => None,
             Some(t) => Some(
@@ -349,6 +373,7 @@ impl Validator {
             allowlist,
             policy: PolicyConfig { mode, enforce_from },
             routes,
+            site_binding,
             self_check,
             admin,
             block_page,
@@ -403,12 +428,175 @@ impl Validator {
         }
     }
 
-    fn routes(&self, routes: &[file::RouteFile]) -> Result<Vec<crate::route::Route>, ConfigError> {
+    fn missing(&self, key: &str, s: &str) -> Result<Missing, ConfigError> {
+        s.parse().map_err(|_| {
+            self.invalid(
+                key,
+                format!("{s:?}"),
+                "expected \"block\" or \"any-site\" (for pages before login)",
+            )
+        })
+    }
+
+    fn site_binding(&self, b: &file::SiteBindingFile) -> Result<SiteBinding, ConfigError> {
+        let source = match (&b.cookie, &b.header) {
+            (Some(c), None) => {
+                if c.is_empty()
+                    || !c
+                        .bytes()
+                        .all(|b| b.is_ascii_graphic() && !b"()<>@,;:\\\"/[]?={}".contains(&b))
+                {
+                    return Err(self.invalid(
+                        "site_binding.cookie",
+                        format!("{c:?}"),
+                        "expected a cookie name such as \"afname_site\"",
+                    ));
+                }
+                TokenSource::Cookie(c.clone())
+            }
+            (None, Some(h)) => {
+                let name = HeaderName::from_bytes(h.as_bytes()).map_err(|_| {
+                    self.invalid(
+                        "site_binding.header",
+                        format!("{h:?}"),
+                        "not a valid HTTP header name",
+                    )
+                })?;
+                if crate::forwarding::is_gate_owned(name.as_str(), "x-forwarded-for")
+                    || name == http::header::HOST
+                {
+                    return Err(self.invalid(
+                        "site_binding.header",
+                        format!("{h:?}"),
+                        "this header has another meaning; use e.g. \"x-afname-site\"",
+                    ));
+                }
+                TokenSource::Header(name)
+            }
+            (Some(_), Some(h)) => {
+                return Err(self.invalid(
+                    "site_binding.header",
+                    format!("{h:?}"),
+                    "set either site_binding.cookie or site_binding.header, not both",
+                ))
+            }
+            (None, None) => {
+                return Err(ConfigError::Missing {
+                    file: self.file.clone(),
+                    key: "site_binding.cookie".into(),
+                    problem:
+                        "site binding needs the cookie (or header) that carries the site claim"
+                            .into(),
+                })
+            }
+        };
+        let claim = b.claim.clone().unwrap_or_else(|| "site".to_string());
+        if claim.is_empty() {
+            return Err(self.invalid("site_binding.claim", "\"\"", "expected a claim name"));
+        }
+        let missing = match &b.missing {
+            None => Missing::Block,
+            Some(m) => self.missing("site_binding.missing", m)?,
+        };
+        for (key, v) in [
+            ("site_binding.issuer", &b.issuer),
+            ("site_binding.audience", &b.audience),
+        ] {
+            if v.as_deref() == Some("") {
+                return Err(self.invalid(key, "\"\"", "leave it out, or give the expected value"));
+            }
+        }
+        if b.key.is_empty() {
+            return Err(ConfigError::Missing {
+                file: self.file.clone(),
+                key: "site_binding.key".into(),
+                problem: "at least one [[site_binding.key]] is needed to verify site claims".into(),
+            });
+        }
+        let mut keys = Vec::with_capacity(b.key.len());
+        for (i, k) in b.key.iter().enumerate() {
+            let key = |f: &str| format!("site_binding.key[{i}].{f}");
+            let alg: Alg = k.alg.parse().map_err(|_| {
+                self.invalid(
+                    &key("alg"),
+                    format!("{:?}", k.alg),
+                    "expected \"HS256\" or \"ES256\"",
+                )
+            })?;
+            let file = match (alg, &k.secret_file, &k.public_key_file) {
+                (Alg::Hs256, Some(f), None) => KeyFile::Secret(PathBuf::from(f)),
+                (Alg::Es256, None, Some(f)) => KeyFile::PublicKey(PathBuf::from(f)),
+                (Alg::Hs256, _, Some(f)) => {
+                    return Err(self.invalid(
+                        &key("public_key_file"),
+                        format!("{f:?}"),
+                        "HS256 uses a shared secret: set secret_file instead",
+                    ))
+                }
+                (Alg::Es256, Some(f), _) => {
+                    return Err(self.invalid(
+                        &key("secret_file"),
+                        format!("{f:?}"),
+                        "ES256 uses a PEM public key: set public_key_file instead",
+                    ))
+                }
+                (Alg::Hs256, None, None) | (Alg::Es256, None, None) => {
+                    return Err(ConfigError::Missing {
+                        file: self.file.clone(),
+                        key: key(if alg == Alg::Hs256 {
+                            "secret_file"
+                        } else {
+                            "public_key_file"
+                        }),
+                        problem: format!(
+                            "a {} key needs its key material from a file",
+                            alg.as_str()
+                        ),
+                    })
+                }
+            };
+            keys.push(KeyConfig {
+                kid: k.kid.clone(),
+                alg,
+                file,
+            });
+        }
+        let settings = SiteBindingConfig {
+            source,
+            claim,
+            missing,
+            issuer: b.issuer.clone(),
+            audience: b.audience.clone(),
+            keys,
+        };
+        // Read the keys now, so `check` and a reload refuse a config whose keys are unusable.
+        Verifier::load(&settings).map_err(|error| ConfigError::SiteKey {
+            file: self.file.clone(),
+            error,
+        })?;
+        Ok(SiteBinding(Arc::new(settings)))
+    }
+
+    fn routes(
+        &self,
+        routes: &[file::RouteFile],
+        site_binding: bool,
+    ) -> Result<Vec<crate::route::Route>, ConfigError> {
         use crate::decision::RouteAction;
         let mut out: Vec<crate::route::Route> = Vec::with_capacity(routes.len());
         for (i, r) in routes.iter().enumerate() {
             let key = |k: &str| format!("route[{i}].{k}");
-            self.later(&key("missing"), r.missing.is_some())?;
+            let missing = match &r.missing {
+                None => None,
+                Some(_) if !site_binding => {
+                    return Err(self.invalid(
+                        &key("missing"),
+                        format!("{:?}", r.missing.clone().unwrap_or_default()),
+                        "only meaningful with [site_binding]",
+                    ))
+                }
+                Some(m) => Some(self.missing(&key("missing"), m)?),
+            };
             let action = match r.action.as_deref() {
                 None | Some("enforce") => RouteAction::Enforce,
                 Some("bypass") => RouteAction::Bypass,
@@ -483,6 +671,7 @@ impl Validator {
                 host,
                 path_prefix: prefix.clone(),
                 action,
+                missing,
             });
         }
         Ok(out)
@@ -649,8 +838,21 @@ impl Validator {
                 problem: "the gate needs an allowlist (a file path)".into(),
             });
         };
-        self.later("allowlist.overrides", a.overrides.is_some())?;
-        self.later("allowlist.max_override_days", a.max_override_days.is_some())?;
+        let overrides = match a.overrides.as_deref() {
+            None => None,
+            Some("") => {
+                return Err(self.invalid("allowlist.overrides", "\"\"", "expected a file path"))
+            }
+            Some(p) => Some(PathBuf::from(p)),
+        };
+        let max_override_days = a.max_override_days.unwrap_or(14);
+        if !(1..=90).contains(&max_override_days) {
+            return Err(self.invalid(
+                "allowlist.max_override_days",
+                max_override_days,
+                "expected 1 to 90: an override is for an emergency, the admin store is the lasting fix",
+            ));
+        }
         let source = self.source(&a)?;
         let poll_interval = self.duration(
             "allowlist.poll_interval",
@@ -702,6 +904,8 @@ impl Validator {
             poll_interval,
             last_good,
             max_shrink,
+            overrides,
+            max_override_days,
         })
     }
 

@@ -43,24 +43,107 @@ fn unknown_keys_name_the_key_and_file() {
     assert!(e.contains("nonsense"), "{e}");
 }
 
+/// A 32-byte secret in a temporary file, for `[site_binding]` configs.
+fn secret_file(dir: &tempfile::TempDir) -> String {
+    let p = dir.path().join("site.key");
+    std::fs::write(&p, "0123456789abcdef0123456789abcdef\n").unwrap();
+    p.display().to_string()
+}
+
+fn binding(extra: &str, key_file: &str) -> String {
+    format!(
+        "{MIN}\n[site_binding]\ncookie = \"afname_site\"\n{extra}\n[[site_binding.key]]\nkid = \"k1\"\nalg = \"HS256\"\nsecret_file = \"{key_file}\"\n"
+    )
+}
+
 #[test]
-fn later_keys_are_refused_by_name() {
-    for (extra, key) in [
-        ("[site_binding]\ncookie = \"x\"\n", "site_binding"),
+fn site_binding_defaults_and_routes() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = secret_file(&dir);
+    let c = load(&binding("", &key)).unwrap();
+    let b = c.site_binding.expect("site binding configured");
+    assert_eq!(b.0.claim, "site");
+    assert_eq!(b.0.missing, Missing::Block);
+    assert_eq!(b.0.source, TokenSource::Cookie("afname_site".into()));
+    assert_eq!(b.0.keys.len(), 1);
+    let c = load(&format!(
+        "{}\n[[route]]\npath_prefix = \"/login\"\nmissing = \"any-site\"\n",
+        binding("missing = \"block\"\nclaim = \"school\"", &key)
+    ))
+    .unwrap();
+    assert_eq!(c.routes[0].missing, Some(Missing::AnySite));
+    assert_eq!(c.site_binding.unwrap().0.claim, "school");
+}
+
+#[test]
+fn site_binding_errors_name_the_key_and_value() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = secret_file(&dir);
+    for (text, needle) in [
+        (binding("missing = \"sometimes\"", &key), "site_binding.missing` = \"sometimes\""),
+        (binding("header = \"x-site\"", &key), "not both"),
         (
-            "[[route]]\npath_prefix = \"/\"\nmissing = \"any-site\"\n",
-            "route[0].missing",
+            binding("", &key).replace("alg = \"HS256\"", "alg = \"none\""),
+            "site_binding.key[0].alg` = \"none\"",
+        ),
+        (
+            binding("", &key).replace("alg = \"HS256\"", "alg = \"ES256\""),
+            "site_binding.key[0].secret_file",
+        ),
+        (binding("", "/nonexistent/site.key"), "/nonexistent/site.key"),
+        (
+            format!("{MIN}\n[site_binding]\ncookie = \"c\"\n"),
+            "site_binding.key",
+        ),
+        (
+            format!("{MIN}\n[site_binding]\n[[site_binding.key]]\nalg = \"HS256\"\nsecret_file = \"{key}\"\n"),
+            "site_binding.cookie",
+        ),
+        (
+            format!("{MIN}\n[[route]]\npath_prefix = \"/\"\nmissing = \"any-site\"\n"),
+            "only meaningful with [site_binding]",
+        ),
+        (
+            format!(
+                "{}\n[[route]]\npath_prefix = \"/\"\nmissing = \"anysite\"\n",
+                binding("", &key)
+            ),
+            "route[0].missing` = \"anysite\"",
+        ),
+        (
+            binding("", &key).replace("cookie = \"afname_site\"", "header = \"x-forwarded-for\""),
+            "site_binding.header",
         ),
     ] {
-        let e = err(&format!("{MIN}\n{extra}"));
-        assert!(e.contains(&format!("`{key}` is not yet supported")), "{e}");
+        let e = err(&text);
+        assert!(e.starts_with("gate.toml:"), "{e}");
+        assert!(e.contains(needle), "expected {needle:?} in: {e}");
     }
-    for key in ["overrides = \"o.json\"", "max_override_days = 14"] {
+}
+
+#[test]
+fn overrides_settings() {
+    let c = load(&MIN.replace(
+        "source = \"config/allowlist.json\"",
+        "source = \"a.json\"\noverrides = \"o.json\"\nmax_override_days = 7",
+    ))
+    .unwrap();
+    assert_eq!(c.allowlist.overrides, Some(PathBuf::from("o.json")));
+    assert_eq!(c.allowlist.max_override_days, 7);
+    assert_eq!(load(MIN).unwrap().allowlist.max_override_days, 14);
+    for (key, needle) in [
+        ("max_override_days = 0", "allowlist.max_override_days` = 0"),
+        (
+            "max_override_days = 365",
+            "allowlist.max_override_days` = 365",
+        ),
+        ("overrides = \"\"", "allowlist.overrides"),
+    ] {
         let e = err(&MIN.replace(
             "source = \"config/allowlist.json\"",
             &format!("source = \"a.json\"\n{key}"),
         ));
-        assert!(e.contains("not yet supported"), "{e}");
+        assert!(e.contains(needle), "expected {needle:?} in: {e}");
     }
 }
 

@@ -42,7 +42,9 @@ fn run(
     decide(Input {
         client: client.as_ref(),
         route,
+        binding: Binding::AnySite,
         snapshot: snap,
+        overrides: None,
         trusted: &t,
         at,
         mode,
@@ -61,7 +63,9 @@ fn unresolvable(mode: Mode, snap: Option<&Snapshot>) -> Decision {
     decide(Input {
         client: client.as_ref(),
         route: RouteAction::Enforce,
+        binding: Binding::AnySite,
         snapshot: snap,
+        overrides: None,
         trusted: &t,
         at: NOW,
         mode,
@@ -196,7 +200,9 @@ fn unresolvable_route(mode: Mode, route: RouteAction) -> Decision {
     decide(Input {
         client: client.as_ref(),
         route,
+        binding: Binding::AnySite,
         snapshot: Some(&s),
+        overrides: None,
         trusted: &t,
         at: NOW,
         mode,
@@ -303,7 +309,9 @@ fn enforce_from_means_report_only_before_and_enforce_from_that_moment() {
         key(decide(Input {
             client: client.as_ref(),
             route: R::Enforce,
+            binding: Binding::AnySite,
             snapshot: Some(&s),
+            overrides: None,
             trusted: &t,
             at: when,
             mode,
@@ -358,4 +366,312 @@ fn reasons_have_their_contract_names() {
     );
     assert_eq!("report-only".parse::<Mode>(), Ok(Mode::ReportOnly));
     assert!("Enforce".parse::<Mode>().is_err());
+}
+
+// ---- own-school binding and overrides ----
+
+/// Overrides: an allow for site A, an allow without a site, a deny inside A's /28, and a
+/// deny that has expired.
+const OVERRIDES: &str = r#"{"entries": [
+  {"action": "allow", "range": "198.51.100.64/29", "site": "A", "reason": "new line",
+   "expires": "2026-12-02T17:00:00+01:00"},
+  {"action": "allow", "range": "198.51.100.128/29", "reason": "unknown school",
+   "expires": "2026-12-02T17:00:00+01:00"},
+  {"action": "deny", "range": "192.0.2.4/30", "reason": "reported misuse",
+   "expires": "2026-12-02T17:00:00+01:00"},
+  {"action": "deny", "range": "192.0.2.12/30", "reason": "old",
+   "expires": "2026-11-28T11:00:00+01:00"}
+]}"#;
+
+fn overrides() -> Overrides {
+    use crate::allowlist::overrides::{compile_overrides, OverrideOptions};
+    compile_overrides(
+        OVERRIDES.as_bytes(),
+        &OverrideOptions::default(),
+        datetime!(2026-11-28 08:00 UTC),
+    )
+    .expect("valid overrides")
+}
+
+/// Decide in enforce mode with a claim, the route's `missing` and the overrides.
+fn bound(peer: &str, claim: SiteClaim<'_>, any_site: bool, at: OffsetDateTime) -> Decision {
+    let s = snapshot();
+    let o = overrides();
+    let t = trusted();
+    let client = resolve(
+        PeerAddr(Some(peer.parse().unwrap())),
+        std::iter::empty(),
+        HeaderMode::XForwardedFor,
+        &t,
+    );
+    decide(Input {
+        client: client.as_ref(),
+        route: R::Enforce,
+        binding: Binding::of(claim, any_site),
+        snapshot: Some(&s),
+        overrides: Some(&o),
+        trusted: &t,
+        at,
+        mode: Enforce,
+        enforce_from: None,
+    })
+}
+
+#[test]
+fn binding_follows_the_claim_and_the_missing_policy() {
+    use SiteClaim as C;
+    assert_eq!(Binding::of(C::Unbound, false), Binding::AnySite);
+    assert_eq!(Binding::of(C::Valid("A"), false), Binding::Site("A"));
+    assert_eq!(Binding::of(C::Valid("A"), true), Binding::Site("A"));
+    assert_eq!(
+        Binding::of(C::Missing, false),
+        Binding::Refused(ClaimMissing)
+    );
+    assert_eq!(
+        Binding::of(C::Expired, false),
+        Binding::Refused(ClaimExpired)
+    );
+    assert_eq!(
+        Binding::of(C::Invalid, false),
+        Binding::Refused(ClaimInvalid)
+    );
+    for c in [C::Missing, C::Expired, C::Invalid] {
+        assert_eq!(Binding::of(c, true), Binding::AnySite);
+    }
+}
+
+#[test]
+fn own_school_is_allowed_and_another_school_is_not() {
+    // 192.0.2.1 is A's only; 192.0.2.9 is in A's /28 and B's /29.
+    let x = bound("192.0.2.1", SiteClaim::Valid("A"), false, NOW);
+    assert_eq!(key(x), d(Allow, Registered, false));
+    assert_eq!(snapshot().sites()[x.site.unwrap() as usize].id, "A");
+    assert_eq!(
+        key(bound("192.0.2.1", SiteClaim::Valid("B"), false, NOW)),
+        d(Block, OtherSite, false)
+    );
+    let x = bound("192.0.2.9", SiteClaim::Valid("B"), false, NOW);
+    assert_eq!(key(x), d(Allow, Registered, false));
+    assert_eq!(snapshot().sites()[x.site.unwrap() as usize].id, "B");
+    // A site the allowlist does not know is never at home anywhere.
+    assert_eq!(
+        key(bound("192.0.2.1", SiteClaim::Valid("ZZ"), false, NOW)),
+        d(Block, OtherSite, false)
+    );
+    assert_eq!(
+        key(bound("203.0.113.50", SiteClaim::Valid("A"), false, NOW)),
+        d(Block, NotRegistered, false)
+    );
+}
+
+#[test]
+fn an_exception_counts_for_its_own_site_only() {
+    let during = datetime!(2026-12-02 12:00 UTC);
+    assert_eq!(
+        key(bound("203.0.113.9", SiteClaim::Valid("A"), false, during)),
+        d(Allow, Exception, false)
+    );
+    assert_eq!(
+        key(bound("203.0.113.9", SiteClaim::Valid("B"), false, during)),
+        d(Block, OtherSite, false)
+    );
+    assert_eq!(
+        key(bound("203.0.113.9", SiteClaim::Valid("A"), false, NOW)),
+        d(Block, NotRegistered, false)
+    );
+}
+
+#[test]
+fn claim_problems_block_a_registered_address_with_their_own_reason() {
+    assert_eq!(
+        key(bound("192.0.2.1", SiteClaim::Missing, false, NOW)),
+        d(Block, ClaimMissing, false)
+    );
+    assert_eq!(
+        key(bound("192.0.2.1", SiteClaim::Expired, false, NOW)),
+        d(Block, ClaimExpired, false)
+    );
+    assert_eq!(
+        key(bound("192.0.2.1", SiteClaim::Invalid, false, NOW)),
+        d(Block, ClaimInvalid, false)
+    );
+    // From an unregistered address the address is the problem to report.
+    for c in [SiteClaim::Missing, SiteClaim::Expired, SiteClaim::Invalid] {
+        assert_eq!(
+            key(bound("203.0.113.50", c, false, NOW)),
+            d(Block, NotRegistered, false)
+        );
+    }
+    // `missing = "any-site"`: any registered location will do without a usable claim.
+    for c in [SiteClaim::Missing, SiteClaim::Expired, SiteClaim::Invalid] {
+        assert_eq!(
+            key(bound("192.0.2.1", c, true, NOW)),
+            d(Allow, Registered, false)
+        );
+        assert_eq!(
+            key(bound("203.0.113.50", c, true, NOW)),
+            d(Block, NotRegistered, false)
+        );
+    }
+    // A valid claim still binds on an any-site route.
+    assert_eq!(
+        key(bound("192.0.2.1", SiteClaim::Valid("B"), true, NOW)),
+        d(Block, OtherSite, false)
+    );
+}
+
+#[test]
+fn claim_reasons_are_would_block_in_report_only() {
+    let s = snapshot();
+    let t = trusted();
+    let client = resolve(
+        PeerAddr(Some("192.0.2.1".parse().unwrap())),
+        std::iter::empty(),
+        HeaderMode::XForwardedFor,
+        &t,
+    );
+    let at = |mode, binding| {
+        key(decide(Input {
+            client: client.as_ref(),
+            route: R::Enforce,
+            binding,
+            snapshot: Some(&s),
+            overrides: None,
+            trusted: &t,
+            at: NOW,
+            mode,
+            enforce_from: None,
+        }))
+    };
+    assert_eq!(
+        at(ReportOnly, Binding::Site("B")),
+        d(Allow, OtherSite, true)
+    );
+    assert_eq!(
+        at(ReportOnly, Binding::Refused(ClaimMissing)),
+        d(Allow, ClaimMissing, true)
+    );
+    assert_eq!(at(Off, Binding::Site("B")), d(Allow, ModeOff, false));
+    assert_eq!(at(Enforce, Binding::Site("A")), d(Allow, Registered, false));
+}
+
+#[test]
+fn an_allow_override_with_a_site_satisfies_that_site_only() {
+    assert_eq!(
+        key(bound("198.51.100.65", SiteClaim::Unbound, false, NOW)),
+        d(Allow, OverrideAllow, false)
+    );
+    let x = bound("198.51.100.65", SiteClaim::Valid("A"), false, NOW);
+    assert_eq!(key(x), d(Allow, OverrideAllow, false));
+    assert_eq!(snapshot().sites()[x.site.unwrap() as usize].id, "A");
+    assert_eq!(
+        key(bound("198.51.100.65", SiteClaim::Valid("B"), false, NOW)),
+        d(Block, OtherSite, false)
+    );
+}
+
+#[test]
+fn an_allow_override_without_a_site_never_satisfies_binding() {
+    let x = bound("198.51.100.129", SiteClaim::Unbound, false, NOW);
+    assert_eq!(key(x), d(Allow, OverrideAllow, false));
+    assert_eq!(x.site, None);
+    assert_eq!(
+        key(bound("198.51.100.129", SiteClaim::Valid("A"), false, NOW)),
+        d(Block, OtherSite, false)
+    );
+    assert_eq!(
+        key(bound("198.51.100.129", SiteClaim::Missing, true, NOW)),
+        d(Allow, OverrideAllow, false)
+    );
+}
+
+#[test]
+fn a_deny_override_wins_over_every_allow_but_bypass() {
+    // 192.0.2.5 is registered for A, and denied.
+    for claim in [
+        SiteClaim::Unbound,
+        SiteClaim::Valid("A"),
+        SiteClaim::Missing,
+    ] {
+        assert_eq!(
+            key(bound("192.0.2.5", claim, true, NOW)),
+            d(Block, OverrideDeny, false)
+        );
+    }
+    let s = snapshot();
+    let o = overrides();
+    let t = trusted();
+    let client = resolve(
+        PeerAddr(Some("192.0.2.5".parse().unwrap())),
+        std::iter::empty(),
+        HeaderMode::XForwardedFor,
+        &t,
+    );
+    let with = |route, mode| {
+        key(decide(Input {
+            client: client.as_ref(),
+            route,
+            binding: Binding::AnySite,
+            snapshot: Some(&s),
+            overrides: Some(&o),
+            trusted: &t,
+            at: NOW,
+            mode,
+            enforce_from: None,
+        }))
+    };
+    assert_eq!(with(R::Bypass, Enforce), d(Bypass, BypassRoute, false));
+    assert_eq!(with(R::Enforce, ReportOnly), d(Allow, OverrideDeny, true));
+    assert_eq!(with(R::Enforce, Off), d(Allow, ModeOff, false));
+}
+
+#[test]
+fn overrides_stop_counting_when_they_expire() {
+    // The deny on 192.0.2.12/30 expired at 10:00 UTC: A's address is registered again.
+    assert_eq!(
+        key(bound(
+            "192.0.2.13",
+            SiteClaim::Unbound,
+            false,
+            datetime!(2026-11-28 09:59:59 UTC)
+        )),
+        d(Block, OverrideDeny, false)
+    );
+    assert_eq!(
+        key(bound(
+            "192.0.2.13",
+            SiteClaim::Unbound,
+            false,
+            datetime!(2026-11-28 10:00 UTC)
+        )),
+        d(Allow, Registered, false)
+    );
+    // The allow for A ends at 2026-12-02T16:00Z.
+    assert_eq!(
+        key(bound(
+            "198.51.100.65",
+            SiteClaim::Valid("A"),
+            false,
+            datetime!(2026-12-02 15:59:59 UTC)
+        )),
+        d(Allow, OverrideAllow, false)
+    );
+    assert_eq!(
+        key(bound(
+            "198.51.100.65",
+            SiteClaim::Valid("A"),
+            false,
+            datetime!(2026-12-02 16:00 UTC)
+        )),
+        d(Block, NotRegistered, false)
+    );
+}
+
+#[test]
+fn a_trusted_proxy_stays_unregistered_even_with_an_override() {
+    // Overrides cannot make one of our own proxies a school: checked before them.
+    assert_eq!(
+        key(bound("10.1.2.3", SiteClaim::Valid("A"), false, NOW)),
+        d(Block, NotRegistered, false)
+    );
 }

@@ -5,10 +5,12 @@
 //! stays: a document is swapped in only when it compiled, passed the shrink guard and
 //! differs from the one in force.
 
+mod local;
 mod reload;
 mod service;
 mod watch;
 
+pub use local::LocalFilesService;
 pub use reload::reload_config;
 pub use service::SyncService;
 

@@ -73,10 +73,16 @@ pub fn reload_config(gate: &Gate, trigger: &str) -> serde_json::Value {
                 tracing::warn!(target: "poortwachter::audit", mode = gate.runtime().config.policy.mode.as_str(), "enforcement mode changed");
             }
             gate.status().restart_required = restart.clone();
+            // Keys and overrides follow the new config at once (and their files' changes
+            // on their own, see `local.rs`).
+            let keys = gate.reload_keys().map_err(|e| e.to_string());
+            let overrides = gate.reload_overrides();
             serde_json::json!({
                 "result": "ok",
                 "file": path.display().to_string(),
                 "restart_required": restart,
+                "site_keys": keys.err().unwrap_or_else(|| "ok".into()),
+                "overrides": overrides.err().unwrap_or_else(|| "ok".into()),
             })
         }
     };

@@ -47,10 +47,14 @@ pub enum PageKind {
     CheckNotRegistered,
     /// The self-check page: the address cannot be determined.
     CheckUnknown,
+    /// The self-check page with a valid site claim: registered for the pupil's own school.
+    CheckOwnSchool,
+    /// The self-check page with a valid site claim: registered, but for another school.
+    CheckOtherSchool,
 }
 
 impl PageKind {
-    const ALL: [PageKind; 11] = [
+    const ALL: [PageKind; 13] = [
         PageKind::Location,
         PageKind::OtherSite,
         PageKind::Claim,
@@ -62,6 +66,8 @@ impl PageKind {
         PageKind::CheckRegistered,
         PageKind::CheckNotRegistered,
         PageKind::CheckUnknown,
+        PageKind::CheckOwnSchool,
+        PageKind::CheckOtherSchool,
     ];
 
     /// The page that explains a block for `reason`.
@@ -94,6 +100,8 @@ impl PageKind {
             PageKind::CheckRegistered => "check_registered",
             PageKind::CheckNotRegistered => "check_not_registered",
             PageKind::CheckUnknown => "check_unknown",
+            PageKind::CheckOwnSchool => "check_own_school",
+            PageKind::CheckOtherSchool => "check_other_school",
         }
     }
 }
@@ -264,9 +272,17 @@ impl Pages {
                 if let Some(registered) = req.registered {
                     body["registered"] = registered.into();
                 }
+                match req.kind {
+                    PageKind::CheckOwnSchool => body["own_school"] = true.into(),
+                    PageKind::CheckOtherSchool => body["own_school"] = false.into(),
+                    _ => {}
+                }
                 if matches!(
                     req.kind,
-                    PageKind::Location | PageKind::OtherSite | PageKind::CheckNotRegistered
+                    PageKind::Location
+                        | PageKind::OtherSite
+                        | PageKind::CheckNotRegistered
+                        | PageKind::CheckOtherSchool
                 ) {
                     if let Some(ip) = req.client_ip {
                         body["register"] = match prefix {

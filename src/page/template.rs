@@ -49,6 +49,8 @@ pub struct Texts {
     pub check_registered: KindTexts,
     pub check_not_registered: KindTexts,
     pub check_unknown: KindTexts,
+    pub check_own_school: KindTexts,
+    pub check_other_school: KindTexts,
 }
 
 #[derive(Debug, Deserialize)]
@@ -74,6 +76,8 @@ impl Texts {
             "check_registered" => &self.check_registered,
             "check_not_registered" => &self.check_not_registered,
             "check_unknown" => &self.check_unknown,
+            "check_own_school" => &self.check_own_school,
+            "check_other_school" => &self.check_other_school,
             _ => &self.upstream,
         }
     }
