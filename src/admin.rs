@@ -1,6 +1,6 @@
 //! The admin listener: `/metrics`, `/healthz`, `/readyz` (open), `/status` (token when the
-//! listener is not loopback-only), `/explain` and `/would-block` (the token whenever one is
-//! configured: they show client addresses and site ids), and the mutations `POST /reload`
+//! listener is not loopback-only), `/explain` and `/would-block` (always the token: they
+//! show client addresses, site ids and override reasons), and the mutations `POST /reload`
 //! and `POST /would-block/reset` (always the token; audit events). Served by Pingora's
 //! `ServeHttp` on its own listener.
 
@@ -49,12 +49,6 @@ impl AdminApp {
 }
 
 impl AdminApp {
-    /// Support endpoints: with a configured token it is required; without one they are only
-    /// served because the listener is then loopback-only (config refuses anything else).
-    fn support_allowed(&self, session: &ServerSession) -> bool {
-        self.gate.runtime().config.admin.token.is_none() || self.authorized(session)
-    }
-
     /// `GET /explain?peer=IP&header=Name:%20value&path=/p&host=h&at=RFC3339`: the same
     /// explanation as `poortwachter explain`, for support without a shell in the container.
     fn explain(&self, session: &ServerSession) -> Response<Vec<u8>> {
@@ -238,10 +232,16 @@ impl AdminApp {
             force_shrink,
             peer = peer.as_deref(),
             config = %answer["config"]["result"],
+            overrides = %answer["config"]["overrides"],
+            site_keys = %answer["config"]["site_keys"],
             allowlist = %answer["allowlist"]["result"],
             "admin reload done"
         );
+        // A refused overrides or key file keeps the previous one in force: not a success.
+        let local_ok = |key: &str| answer["config"].get(key).is_none_or(|v| v == "ok");
         let ok = answer["config"]["result"] == "ok"
+            && local_ok("overrides")
+            && local_ok("site_keys")
             && matches!(
                 answer["allowlist"]["result"].as_str(),
                 Some("ok" | "not_modified")
@@ -319,7 +319,14 @@ impl ServeHttp for AdminApp {
                 respond(StatusCode::OK, "application/json", body)
             }
             "/explain" | "/would-block" => {
-                if !self.support_allowed(session) {
+                // Client addresses, site ids and override reasons: always behind the token.
+                if self.gate.runtime().config.admin.token.is_none() {
+                    return text(
+                        StatusCode::FORBIDDEN,
+                        &format!("{path} needs an admin token: set [admin] token_file\n"),
+                    );
+                }
+                if !self.authorized(session) {
                     return self.unauthorized(session, &path);
                 }
                 if path == "/explain" {

@@ -188,6 +188,46 @@ impl Evaluation {
     }
 }
 
+/// The largest overrides file read: it is a short emergency list, not a second allowlist.
+const MAX_OVERRIDES_BYTES: u64 = 1024 * 1024;
+
+/// How `/status` and the audit log name keys: the `kid`, else `key[i]` and the algorithm.
+fn key_names(cfg: &crate::site_binding::SiteBindingConfig) -> Vec<String> {
+    cfg.keys
+        .iter()
+        .enumerate()
+        .map(|(i, k)| match &k.kid {
+            Some(kid) => format!("{kid} ({})", k.alg.as_str()),
+            None => format!("key[{i}] ({})", k.alg.as_str()),
+        })
+        .collect()
+}
+
+/// Read a whole file, refusing one larger than `max` bytes.
+fn read_bounded(path: &std::path::Path, max: u64) -> std::io::Result<Vec<u8>> {
+    use std::io::Read;
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)?
+        .take(max + 1)
+        .read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > max {
+        return Err(std::io::Error::other(format!(
+            "larger than {max} bytes; an overrides file is a short emergency list"
+        )));
+    }
+    Ok(bytes)
+}
+
+/// What `/status` says about the site-claim keys in force.
+#[derive(Default)]
+pub struct KeysStatus {
+    /// The `kid`s (or key positions) of the keys in force.
+    pub in_force: Vec<String>,
+    pub loaded_at: Option<OffsetDateTime>,
+    pub last_error: Option<String>,
+    pub last_error_at: Option<OffsetDateTime>,
+}
+
 /// What `/status` says about the local overrides file.
 #[derive(Default)]
 pub struct OverridesStatus {
@@ -204,6 +244,10 @@ pub struct Gate {
     /// The emergency overrides in force (`None` without `[allowlist] overrides`).
     overrides: ArcSwapOption<Overrides>,
     overrides_status: Mutex<OverridesStatus>,
+    keys_status: Mutex<KeysStatus>,
+    /// Serialises re-reading the local files (the file watcher and a config reload may both
+    /// ask), so an older read is never stored after a newer one.
+    local_reload: Mutex<()>,
     /// Requests let through in report-only that enforcement would block, by school.
     pub would_block: WouldBlockReport,
     pub metrics: Metrics,
@@ -229,12 +273,24 @@ impl Gate {
             None => None,
             Some(b) => Some(Arc::new(Verifier::load(&b.0)?)),
         };
+        let keys_status = KeysStatus {
+            in_force: runtime
+                .config
+                .site_binding
+                .as_ref()
+                .map(|b| key_names(&b.0))
+                .unwrap_or_default(),
+            loaded_at: keys.is_some().then(|| clock()),
+            ..KeysStatus::default()
+        };
         let gate = Gate {
             runtime: ArcSwap::from_pointee(runtime),
             allowlist: ArcSwapOption::empty(),
             keys: ArcSwapOption::new(keys),
             overrides: ArcSwapOption::empty(),
             overrides_status: Mutex::new(OverridesStatus::default()),
+            keys_status: Mutex::new(keys_status),
+            local_reload: Mutex::new(()),
             would_block: WouldBlockReport::default(),
             metrics,
             status: Mutex::new(SyncStatus::default()),
@@ -250,6 +306,7 @@ impl Gate {
     /// the overrides in force stay (the last good file), and the error is returned, logged
     /// and shown in `/status`.
     pub fn reload_overrides(&self) -> Result<(), String> {
+        let _one_at_a_time = self.local_reload.lock().unwrap_or_else(|p| p.into_inner());
         let rt = self.runtime();
         let cfg = &rt.config.allowlist;
         let Some(path) = cfg.overrides.as_ref() else {
@@ -258,7 +315,7 @@ impl Gate {
             return Ok(());
         };
         let now = self.now();
-        let result = std::fs::read(path)
+        let result = read_bounded(path, MAX_OVERRIDES_BYTES)
             .map_err(|e| {
                 format!(
                     "allowlist.overrides {:?}: cannot read: {e}",
@@ -319,20 +376,34 @@ impl Gate {
     /// Read the site-claim keys named by the configuration and put them in force; on error
     /// the keys in force stay.
     pub fn reload_keys(&self) -> Result<(), KeyError> {
+        let _one_at_a_time = self.local_reload.lock().unwrap_or_else(|p| p.into_inner());
         let rt = self.runtime();
+        let mut st = self.keys_status.lock().unwrap_or_else(|p| p.into_inner());
         let Some(b) = &rt.config.site_binding else {
             self.keys.store(None);
+            *st = KeysStatus::default();
             return Ok(());
         };
+        let now = self.now();
         match Verifier::load(&b.0) {
             Ok(v) => {
                 self.keys.store(Some(Arc::new(v)));
                 self.metrics.key_reloads.with_label_values(&["ok"]).inc();
+                st.in_force = key_names(&b.0);
+                st.loaded_at = Some(now);
+                st.last_error = None;
+                tracing::warn!(
+                    target: "poortwachter::audit",
+                    keys = ?st.in_force,
+                    "site-claim keys in force"
+                );
                 Ok(())
             }
             Err(e) => {
                 tracing::error!(error = %e, "site-claim keys refused; the previous keys stay in force");
                 self.metrics.key_reloads.with_label_values(&["error"]).inc();
+                st.last_error = Some(e.to_string());
+                st.last_error_at = Some(now);
                 Err(e)
             }
         }
@@ -636,13 +707,20 @@ impl Gate {
                 "recent_changes": st.history,
             },
             "overrides": self.overrides_json(),
-            "site_binding": rt.config.site_binding.as_ref().map(|b| serde_json::json!({
-                "claim": b.0.claim,
-                "missing": b.0.missing.as_str(),
-                "keys": b.0.keys.iter().map(|k| serde_json::json!({
-                    "kid": k.kid, "alg": k.alg.as_str(),
-                })).collect::<Vec<_>>(),
-            })),
+            "site_binding": rt.config.site_binding.as_ref().map(|b| {
+                let keys = self.keys_status.lock().unwrap_or_else(|p| p.into_inner());
+                serde_json::json!({
+                    "claim": b.0.claim,
+                    "missing": b.0.missing.as_str(),
+                    "configured_keys": b.0.keys.iter().map(|k| serde_json::json!({
+                        "kid": k.kid, "alg": k.alg.as_str(), "file": k.file.path().display().to_string(),
+                    })).collect::<Vec<_>>(),
+                    "keys_in_force": keys.in_force,
+                    "keys_loaded_at": rfc3339(keys.loaded_at),
+                    "last_error": keys.last_error,
+                    "last_error_at": rfc3339(keys.last_error_at),
+                })
+            }),
             "config": {
                 "file": rt.config.path.display().to_string(),
                 "restart_required": st.restart_required,

@@ -45,6 +45,7 @@ pub struct Metrics {
     pub overrides_loads: IntCounterVec,
     pub key_reloads: IntCounterVec,
     pub claims: IntCounterVec,
+    pub would_block_report_dropped: IntCounter,
 }
 
 fn reg<T: prometheus::core::Collector + Clone + 'static>(registry: &Registry, c: T) -> T {
@@ -81,6 +82,14 @@ impl Metrics {
                 "poortwachter_site_key_reloads_total",
                 "Reads of the site-claim key files by result; on error the previous keys stay in force.",
                 &["result"],
+            ),
+            would_block_report_dropped: reg(
+                r,
+                IntCounter::new(
+                    "poortwachter_would_block_report_dropped_total",
+                    "Would-block requests not listed in /would-block because the report was full for their kind of entry.",
+                )
+                .expect("valid metric"),
             ),
             claims: counter_vec(
                 "poortwachter_site_claims_total",

@@ -343,8 +343,12 @@ impl ProxyHttp for GateProxy {
             let address = ctx
                 .shown_ip
                 .map(|ip| rt.config.log.client_ip.render(ip, today));
-            gate.would_block
-                .record(eval.school(), decision.reason, address.as_deref(), now);
+            let listed =
+                gate.would_block
+                    .record(eval.school(), decision.reason, address.as_deref(), now);
+            if !listed {
+                gate.metrics.would_block_report_dropped.inc();
+            }
         }
         drop(eval);
         drop(rt);

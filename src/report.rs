@@ -3,16 +3,20 @@
 //! operations can contact them before the date.
 //!
 //! Bounded: at most [`MAX_ENTRIES`] (school, reason, address) entries are kept; requests for
-//! a new entry beyond that are counted as dropped, never grow memory. Addresses are kept in
-//! the privacy form the logs use, never more.
+//! a new entry beyond that are counted as dropped, never grow memory. Entries of no known
+//! school (scanners, homes) have a budget of their own ([`MAX_UNATTRIBUTED`]), so weeks of
+//! internet noise can never crowd out the schools operations must contact. Addresses are
+//! kept in the privacy form the logs use, never more.
 
 use crate::decision::Reason;
 use std::collections::HashMap;
 use std::sync::Mutex;
 use time::OffsetDateTime;
 
-/// The most (school, reason, address) entries kept.
+/// The most (school, reason, address) entries kept for known schools.
 pub const MAX_ENTRIES: usize = 10_000;
+/// The most entries kept for addresses of no known school.
+pub const MAX_UNATTRIBUTED: usize = 1_000;
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 struct Key {
@@ -50,7 +54,10 @@ type SiteGroup<'a> = (Seen, Vec<(&'a Key, &'a Seen)>);
 #[derive(Default)]
 struct Inner {
     entries: HashMap<Key, Seen>,
+    /// How many of `entries` have no school.
+    unattributed: usize,
     dropped: u64,
+    dropped_unattributed: u64,
     since: Option<OffsetDateTime>,
 }
 
@@ -58,52 +65,65 @@ struct Inner {
 #[derive(Default)]
 pub struct WouldBlockReport {
     inner: Mutex<Inner>,
-    max_entries: Option<usize>,
+    /// (schools, unattributed) bounds; the constants when `None`.
+    limits: Option<(usize, usize)>,
 }
 
 impl WouldBlockReport {
-    /// A report that keeps at most `max` entries (tests use a small bound).
-    pub fn with_capacity_limit(max: usize) -> WouldBlockReport {
+    /// A report with other bounds for school and unattributed entries (tests use small ones).
+    pub fn with_limits(schools: usize, unattributed: usize) -> WouldBlockReport {
         WouldBlockReport {
             inner: Mutex::default(),
-            max_entries: Some(max),
+            limits: Some((schools, unattributed)),
         }
+    }
+
+    fn limits(&self) -> (usize, usize) {
+        self.limits.unwrap_or((MAX_ENTRIES, MAX_UNATTRIBUTED))
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
         self.inner.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Count one request that enforcement would have blocked.
+    /// Count one request that enforcement would have blocked. False when the report is full
+    /// for its kind of entry and the request was only counted as dropped.
     pub fn record(
         &self,
         site: Option<&str>,
         reason: Reason,
         address: Option<&str>,
         at: OffsetDateTime,
-    ) {
+    ) -> bool {
         let key = Key {
             site: site.map(str::to_string),
             reason,
             address: address.map(str::to_string),
         };
-        let max = self.max_entries.unwrap_or(MAX_ENTRIES);
+        let (max_schools, max_unattributed) = self.limits();
         let mut inner = self.lock();
         inner.since.get_or_insert(at);
-        let full = inner.entries.len() >= max;
-        match inner.entries.get_mut(&key) {
-            Some(seen) => {
-                seen.count += 1;
-                seen.first = seen.first.min(at);
-                seen.last = seen.last.max(at);
-            }
-            None if full => inner.dropped += 1,
-            None => {
-                let mut seen = Seen::new(at);
-                seen.count = 1;
-                inner.entries.insert(key, seen);
-            }
+        if let Some(seen) = inner.entries.get_mut(&key) {
+            seen.count += 1;
+            seen.first = seen.first.min(at);
+            seen.last = seen.last.max(at);
+            return true;
         }
+        let attributed = inner.entries.len() - inner.unattributed;
+        if key.site.is_none() {
+            if inner.unattributed >= max_unattributed {
+                inner.dropped_unattributed += 1;
+                return false;
+            }
+            inner.unattributed += 1;
+        } else if attributed >= max_schools {
+            inner.dropped += 1;
+            return false;
+        }
+        let mut seen = Seen::new(at);
+        seen.count = 1;
+        inner.entries.insert(key, seen);
+        true
     }
 
     /// Forget everything (after the schools were contacted); returns how many entries there were.
@@ -152,11 +172,14 @@ impl WouldBlockReport {
                 })
             })
             .collect();
+        let (max_schools, max_unattributed) = self.limits();
         serde_json::json!({
             "since": inner.since.map(rfc3339),
             "entries": inner.entries.len(),
-            "max_entries": self.max_entries.unwrap_or(MAX_ENTRIES),
+            "max_entries": max_schools,
+            "max_unattributed_entries": max_unattributed,
             "dropped": inner.dropped,
+            "dropped_unattributed": inner.dropped_unattributed,
             "sites": sites,
         })
     }
@@ -206,24 +229,58 @@ mod tests {
 
     #[test]
     fn is_bounded_and_counts_what_it_drops() {
-        let r = WouldBlockReport::with_capacity_limit(2);
+        let r = WouldBlockReport::with_limits(2, 2);
         let t = datetime!(2026-12-01 08:00 UTC);
         for i in 0..5 {
-            r.record(
+            let recorded = r.record(
                 None,
                 Reason::NotRegistered,
                 Some(&format!("203.0.113.{i}")),
                 t,
             );
+            assert_eq!(recorded, i < 2);
         }
         // A known entry still counts when the report is full.
-        r.record(None, Reason::NotRegistered, Some("203.0.113.0"), t);
+        assert!(r.record(None, Reason::NotRegistered, Some("203.0.113.0"), t));
+        for site in ["A", "B", "C"] {
+            r.record(Some(site), Reason::OtherSite, Some("192.0.2.0/24"), t);
+        }
         let j = r.json();
-        assert_eq!(j["entries"], 2);
-        assert_eq!(j["dropped"], 3);
-        assert_eq!(j["sites"][0]["count"], 3);
-        assert_eq!(r.reset(), 2);
+        assert_eq!(j["entries"], 4);
+        assert_eq!(j["dropped_unattributed"], 3);
+        assert_eq!(j["dropped"], 1);
+        assert_eq!(r.reset(), 4);
         assert_eq!(r.json()["entries"], 0);
         assert_eq!(r.json()["dropped"], 0);
+    }
+
+    #[test]
+    fn unattributed_noise_does_not_crowd_out_schools() {
+        let r = WouldBlockReport::with_limits(3, 3);
+        let t = datetime!(2026-12-01 08:00 UTC);
+        for i in 0..100 {
+            r.record(
+                None,
+                Reason::NotRegistered,
+                Some(&format!("203.0.{i}.0/24")),
+                t,
+            );
+        }
+        assert!(r.record(
+            Some("12AB00"),
+            Reason::ClaimMissing,
+            Some("192.0.2.0/24"),
+            t
+        ));
+        let j = r.json();
+        assert!(
+            j["sites"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|s| s["site"] == "12AB00"),
+            "school dropped: {j}"
+        );
+        assert_eq!(j["dropped_unattributed"], 97);
     }
 }

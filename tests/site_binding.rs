@@ -96,7 +96,7 @@ async fn get(
         .header(XFF, xff)
         .header("accept", "application/json")
         // A client cannot choose the site the upstream sees.
-        .header("x-poortwachter-site", "12AB00");
+        .header("x-poortwachter-site", "99ZZ99");
     if let Some(t) = claim {
         req = req.header("cookie", format!("theme=dark; afname_site={t}; lang=nl"));
     }
@@ -624,4 +624,147 @@ async fn the_admin_listener_explains_a_request_like_the_command_line() {
         .await
         .unwrap();
     assert_eq!(resp.status(), 401);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_local_file_is_reported_and_the_previous_one_stays() {
+    let files = Files::new();
+    let up = Upstream::start("a").await;
+    let gate = start_gate(overrides_spec(&files, &up, files.binding("block"))).await;
+    let reload = || async {
+        let resp = client()
+            .post(gate.admin_url("/reload"))
+            .bearer_auth(TOKEN)
+            .send()
+            .await
+            .unwrap();
+        let code = resp.status().as_u16();
+        let body: serde_json::Value = resp.json().await.unwrap();
+        (code, body)
+    };
+    // An operator edits the overrides file in an emergency and reloads: a broken file is
+    // not a success, and the previous overrides stay in force.
+    files.write("overrides.json", "{ \"entries\": [ ");
+    let (code, body) = reload().await;
+    assert_eq!(code, 409, "{body}");
+    assert!(
+        body["config"]["overrides"]
+            .as_str()
+            .unwrap()
+            .contains("overrides.json"),
+        "{body}"
+    );
+    assert_eq!(
+        get(&gate, "/", "203.0.113.65", Some(&good("12AB00")))
+            .await
+            .0,
+        200
+    );
+    files.write("overrides.json", &overrides_in(2));
+    let (code, body) = reload().await;
+    assert_eq!(code, 200, "{body}");
+
+    // A key file that disappears: refused, named in /status, the keys in force stay.
+    std::fs::remove_file(files.path("k1.key")).unwrap();
+    let (code, body) = reload().await;
+    assert_eq!(
+        code, 409,
+        "the config names a key file that is gone: {body}"
+    );
+    let status = eventually(Duration::from_secs(10), "the key error in /status", || {
+        let g = &gate;
+        async move {
+            let s = admin_json(g, "/status").await;
+            (!s["site_binding"]["last_error"].is_null()).then_some(s)
+        }
+    })
+    .await;
+    let sb = &status["site_binding"];
+    assert!(
+        sb["last_error"].as_str().unwrap().contains("k1.key"),
+        "{sb}"
+    );
+    assert_eq!(
+        sb["keys_in_force"],
+        serde_json::json!(["k1 (HS256)"]),
+        "{sb}"
+    );
+    assert_eq!(
+        get(&gate, "/", "192.0.2.1", Some(&good("12AB00"))).await.0,
+        200
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_claim_in_a_header_and_a_global_any_site() {
+    let files = Files::new();
+    let up = Upstream::start("a").await;
+    let extra = files
+        .binding("any-site")
+        .replace("cookie = \"afname_site\"", "header = \"x-afname-site\"");
+    let gate = start_gate(GateSpec {
+        upstreams: vec![up.addr],
+        extra,
+        admin_token: true,
+        ..Default::default()
+    })
+    .await;
+    let send = |xff: &'static str, value: Option<String>| {
+        let url = gate.url("/toets");
+        async move {
+            let mut req = client()
+                .get(url)
+                .header(XFF, xff)
+                .header("accept", "application/json");
+            if let Some(v) = value {
+                req = req.header("x-afname-site", v);
+            }
+            let resp = req.send().await.unwrap();
+            let code = resp.status().as_u16();
+            (code, resp.json::<serde_json::Value>().await.ok())
+        }
+    };
+    // The global `missing = "any-site"`: no claim, any registered location.
+    assert_eq!(send("198.51.100.70", None).await.0, 200);
+    assert_eq!(
+        up.requests().last().unwrap().all("x-poortwachter-site"),
+        ["none"]
+    );
+    // A valid claim (with or without `Bearer `) binds even so.
+    assert_eq!(
+        send("192.0.2.1", Some(format!("Bearer {}", good("12AB00"))))
+            .await
+            .0,
+        200
+    );
+    assert_eq!(
+        up.requests().last().unwrap().all("x-poortwachter-site"),
+        ["12AB00"]
+    );
+    let (code, body) = send("192.0.2.1", Some(good("34CD01"))).await;
+    assert_eq!(
+        (code, body.unwrap()["reason"].as_str().map(str::to_string)),
+        (403, Some("other_site".into()))
+    );
+    // An unregistered address stays blocked without a claim.
+    assert_eq!(send("203.0.113.50", None).await.0, 403);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn support_endpoints_need_a_configured_token() {
+    let files = Files::new();
+    let up = Upstream::start("a").await;
+    let gate = start_gate(GateSpec {
+        upstreams: vec![up.addr],
+        mode: "report-only",
+        extra: files.binding("block"),
+        ..Default::default()
+    })
+    .await;
+    assert_eq!(get(&gate, "/", "192.0.2.1", None).await.0, 200);
+    for path in ["/would-block", "/explain?peer=127.0.0.1"] {
+        let resp = client().get(gate.admin_url(path)).send().await.unwrap();
+        assert_eq!(resp.status(), 403, "{path}");
+        assert!(resp.text().await.unwrap().contains("token_file"));
+    }
 }

@@ -342,6 +342,17 @@ impl Validator {
             Some(d) => Some(self.socket_addr("demo_origin.listen", &d.listen)?),
         };
 
+        if let Some(SiteBinding(b)) = &site_binding {
+            if let TokenSource::Header(h) = &b.source {
+                if *h == upstream.client_ip_header {
+                    return Err(self.invalid(
+                        "site_binding.header",
+                        format!("{:?}", h.as_str()),
+                        "the gate writes this header itself for the upstream (upstream.client_ip_header)",
+                    ));
+                }
+            }
+        }
         let mut seen = BTreeMap::new();
         for (key, addr) in proxy
             .listen

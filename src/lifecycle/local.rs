@@ -76,21 +76,22 @@ impl LocalFilesService {
 impl BackgroundService for LocalFilesService {
     async fn start(&self, mut shutdown: ShutdownWatch) {
         let gate = &self.gate;
-        // Both were read when the gate was built; look for changes from now on.
-        let mut keys = stamps(&key_files(gate));
-        let mut overrides = stamps(&override_files(gate));
+        // Both were read when the gate was built, before this service started: a change in
+        // between would be missed, so the first look always reads them again.
+        let mut keys = None;
+        let mut overrides = None;
         loop {
             tokio::select! {
                 _ = shutdown.changed() => break,
                 _ = tokio::time::sleep(INTERVAL) => {}
             }
-            let now_keys = stamps(&key_files(gate));
+            let now_keys = Some(stamps(&key_files(gate)));
             if now_keys != keys {
-                // The error is logged and counted by reload_keys.
+                // The error is logged, counted and shown in /status by reload_keys.
                 let _kept_previous = gate.reload_keys().is_err();
                 keys = now_keys;
             }
-            let now_overrides = stamps(&override_files(gate));
+            let now_overrides = Some(stamps(&override_files(gate)));
             if now_overrides != overrides {
                 let _kept_previous = gate.reload_overrides().is_err();
                 overrides = now_overrides;
