@@ -15,7 +15,7 @@ pub use service::SyncService;
 use crate::allowlist::{self, CompileOptions, Snapshot};
 use crate::config::{SourceConfig, TokenConfig};
 use crate::gate::{Attempt, Gate, Origin};
-use crate::sync::diff::diff;
+use crate::sync::diff::{diff, ChangeTotals, SnapshotChange, MAX_SITES};
 use crate::sync::guard::check_shrink;
 use crate::sync::http::{Fetched, HttpSource, HttpSourceConfig};
 use crate::sync::persist::{read_last_good, write_atomic};
@@ -171,7 +171,10 @@ fn accept(
             }
         }
     }
-    let change = diff(previous.as_deref(), &snapshot);
+    let change = match previous.as_deref() {
+        Some(previous) => diff(Some(previous), &snapshot),
+        None => first_load_change(&snapshot),
+    };
     let now = gate.now();
     let mut st = gate.status();
     st.shrink_refused = None;
@@ -189,6 +192,67 @@ fn accept(
             },
             change,
         });
+    }
+}
+
+/// What `diff(None, new)` answers (everything in `new` is added), without its hash sets of
+/// every range: at start with 100k ranges those cost as much as the rest of the compile.
+/// Ranges are counted as a set, as `diff` does, per site (a snapshot lists each site's
+/// ranges together); in the unexpected other case the general diff answers.
+fn first_load_change(new: &Snapshot) -> SnapshotChange {
+    let mut ids: Vec<&str> = new.sites().iter().map(|s| s.id.as_str()).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    let mut added_ranges = 0;
+    let mut group: Vec<ipnet::IpNet> = Vec::new();
+    let mut count_group = |group: &mut Vec<ipnet::IpNet>| {
+        group.sort_unstable();
+        group.dedup();
+        added_ranges += group.len();
+        group.clear();
+    };
+    let mut current = None;
+    let mut seen_sites = std::collections::HashSet::new();
+    for (net, site) in new.ranges() {
+        if current != Some(site) {
+            count_group(&mut group);
+            if !seen_sites.insert(site) {
+                return diff(None, new);
+            }
+            current = Some(site);
+        }
+        group.push(net);
+    }
+    count_group(&mut group);
+    let mut exceptions: Vec<_> = new
+        .exceptions()
+        .iter()
+        .map(|e| {
+            (
+                e.site,
+                e.range,
+                e.not_before.unix_timestamp_nanos(),
+                e.not_after.unix_timestamp_nanos(),
+            )
+        })
+        .collect();
+    exceptions.sort_unstable();
+    exceptions.dedup();
+    let truncated = ids.len() > MAX_SITES;
+    SnapshotChange {
+        totals: ChangeTotals {
+            added_sites: ids.len(),
+            added_ranges,
+            added_exceptions: exceptions.len(),
+            ..ChangeTotals::default()
+        },
+        added_sites: ids
+            .iter()
+            .take(MAX_SITES)
+            .map(|id| id.to_string())
+            .collect(),
+        truncated,
+        ..SnapshotChange::default()
     }
 }
 
@@ -464,6 +528,37 @@ impl Syncer {
             }
             Ok(Judged::Unchanged) => Outcome::ok("not_modified"),
             Err(o) => o,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn snapshot(doc: &str) -> Snapshot {
+        allowlist::compile(doc.as_bytes(), &CompileOptions::default()).expect("valid document")
+    }
+
+    #[test]
+    fn first_load_change_is_what_diff_says() {
+        let docs = [
+            allowlist::synth::synthetic_document(2_000, 3),
+            r#"{"sites": []}"#.to_string(),
+            // Repeated ranges and exceptions count once, as in a set.
+            r#"{"sites": [
+              {"id": "B", "ranges": ["192.0.2.0/28", "192.0.2.0/28", "2001:db8::/48"]},
+              {"id": "A", "ranges": ["198.51.100.7"],
+               "exceptions": [
+                 {"range": "203.0.113.9", "not_before": "2026-12-01T08:00:00+01:00", "not_after": "2026-12-05T17:00:00+01:00"},
+                 {"range": "203.0.113.9", "not_before": "2026-12-01T07:00:00Z", "not_after": "2026-12-05T16:00:00Z"}]},
+              {"id": "C"}
+            ]}"#
+            .to_string(),
+        ];
+        for doc in &docs {
+            let s = snapshot(doc);
+            assert_eq!(first_load_change(&s), diff(None, &s));
         }
     }
 }
