@@ -21,8 +21,10 @@ cleanup() {
 }
 trap cleanup EXIT
 
-python3 "$HERE/gen_allowlist.py" "$WORK" 100000 7 >/dev/null
-source "$WORK/addresses.env"
+# The allowlist in a directory of its own: the gate watches it, and a log written next to
+# it would wake the watcher on every line.
+python3 "$HERE/gen_allowlist.py" "$WORK/al" 100000 7 >/dev/null
+source "$WORK/al/addresses.env"
 mkdir -p "$WORK/up"
 cat >"$WORK/up/nginx.conf" <<EOF
 worker_processes 1; daemon off; pid $WORK/up/nginx.pid; error_log $WORK/up/error.log warn;
@@ -41,7 +43,7 @@ addrs = ["127.0.0.1:$((PORT + 1))"]
 [client_ip]
 trusted_proxies = ["127.0.0.1/32"]
 [allowlist]
-source = "$WORK/allowlist.json"
+source = "$WORK/al/allowlist.json"
 [policy]
 mode = "$MODE"
 [admin]

@@ -24,6 +24,7 @@
 #   gate's) LOG=warn (gate log level; at info every access line goes to a file)
 #   SKIP_BUILD=1 BIN=path        use an existing binary
 #   CAND_BIN CAND_THREADS CAND_KEEPALIVE CAND_LOG CAND_ENV   the candidate edge
+#   EDGES="gate off nginx"       which of the three to run (an A/B of one change: EDGES=gate)
 set -euo pipefail
 
 ROUNDS=${ROUNDS:-3} DURATION=${DURATION:-10} WARMUP=${WARMUP:-2} CONNECTIONS=${CONNECTIONS:-32}
@@ -164,44 +165,48 @@ start_gate() { # name n mode threads keepalive log env bin
     gate_conf "$1" "$port" "$admin" "$3" "$4" "$5" "$6" >"$WORK/$1.toml"
     start_edge "$1" "$port" "127.0.0.1:$admin/readyz" 200 env $7 "$8" run --config "$WORK/$1.toml"
 }
-EDGES=(gate off nginx)
+read -r -a EDGES <<<"${EDGES:-gate off nginx}"
+has() { [[ " ${EDGES[*]} " == *" $1 "* ]]; }
+has gate || { echo "run.sh: EDGES must include gate" >&2; exit 2; }
 start_gate gate 0 enforce "$THREADS" "$KEEPALIVE" "$LOG" "" "$BIN"
-start_gate off 1 off "$THREADS" "$KEEPALIVE" "$LOG" "" "$BIN"
+if has off; then start_gate off 1 off "$THREADS" "$KEEPALIVE" "$LOG" "" "$BIN"; fi
 if [[ -n ${CAND_BIN:-}${CAND_THREADS:-}${CAND_KEEPALIVE:-}${CAND_LOG:-}${CAND_ENV:-} ]]; then
     start_gate cand 2 enforce "${CAND_THREADS:-$THREADS}" "${CAND_KEEPALIVE:-$KEEPALIVE}" \
         "${CAND_LOG:-$LOG}" "${CAND_ENV:-}" "$(realpath "${CAND_BIN:-$BIN}")"
     EDGES+=(cand)
 fi
 
-# nginx answers with the gate's own block page (same bytes); `$` would start a variable.
-curl -s -H "X-Forwarded-For: $UNREGISTERED_IP" "http://127.0.0.1:${PORT[gate]}/" >"$WORK/page.html"
-PAGE=$(python3 -c 'import sys; t = open(sys.argv[1]).read(); print(t.replace("\\", "\\\\").replace("\"", "\\\"").replace("$", "S"), end="")' "$WORK/page.html")
-NGINX_PORT=$((PORT_BASE + 2))
-mkdir -p "$WORK/nginx"
-cp "$WORK/gen/geo.conf" "$WORK/nginx/geo.conf"
-nginx_conf "$WORK/nginx" "$NGINX_PORT" "location / {
-            default_type \"text/html; charset=utf-8\";
-            if (\$registered = 0) {
-                add_header Cache-Control \"no-store, private\" always;
+if has nginx; then
+    # nginx answers with the gate's own block page (same bytes); `$` would start a variable.
+    curl -s -H "X-Forwarded-For: $UNREGISTERED_IP" "http://127.0.0.1:${PORT[gate]}/" >"$WORK/page.html"
+    PAGE=$(python3 -c 'import sys; t = open(sys.argv[1]).read(); print(t.replace("\\", "\\\\").replace("\"", "\\\"").replace("$", "S"), end="")' "$WORK/page.html")
+    NGINX_PORT=$((PORT_BASE + 2))
+    mkdir -p "$WORK/nginx"
+    cp "$WORK/gen/geo.conf" "$WORK/nginx/geo.conf"
+    nginx_conf "$WORK/nginx" "$NGINX_PORT" "location / {
+                default_type \"text/html; charset=utf-8\";
+                if (\$registered = 0) {
+                    add_header Cache-Control \"no-store, private\" always;
+                    add_header X-Request-Id \$request_id always;
+                    return 403 \"$PAGE\";
+                }
                 add_header X-Request-Id \$request_id always;
-                return 403 \"$PAGE\";
-            }
-            add_header X-Request-Id \$request_id always;
-            proxy_pass http://origin;
-            proxy_http_version 1.1;
-            proxy_set_header Connection \"\";
-            proxy_set_header X-Forwarded-For \$remote_addr;
-            proxy_set_header X-Request-Id \$request_id;
-        }" "set_real_ip_from 127.0.0.1;
-    real_ip_header X-Forwarded-For;
-    real_ip_recursive on;
-    geo \$registered { include $WORK/nginx/geo.conf; }
-    upstream origin { server 127.0.0.1:$UP_PORT; keepalive 128; }" >"$WORK/nginx/nginx.conf"
-start_edge nginx "$NGINX_PORT" "127.0.0.1:$NGINX_PORT/" "" \
-    "$NGINX" -p "$WORK/nginx/" -e "$WORK/nginx/error.log" -c "$WORK/nginx/nginx.conf"
-master=${PID[nginx]}
-PID[nginx]=$(worker_of "$master") GROUP[nginx]="$master ${PID[nginx]}"
-PIDS+=("${PID[nginx]}")
+                proxy_pass http://origin;
+                proxy_http_version 1.1;
+                proxy_set_header Connection \"\";
+                proxy_set_header X-Forwarded-For \$remote_addr;
+                proxy_set_header X-Request-Id \$request_id;
+            }" "set_real_ip_from 127.0.0.1;
+        real_ip_header X-Forwarded-For;
+        real_ip_recursive on;
+        geo \$registered { include $WORK/nginx/geo.conf; }
+        upstream origin { server 127.0.0.1:$UP_PORT; keepalive 128; }" >"$WORK/nginx/nginx.conf"
+    start_edge nginx "$NGINX_PORT" "127.0.0.1:$NGINX_PORT/" "" \
+        "$NGINX" -p "$WORK/nginx/" -e "$WORK/nginx/error.log" -c "$WORK/nginx/nginx.conf"
+    master=${PID[nginx]}
+    PID[nginx]=$(worker_of "$master") GROUP[nginx]="$master ${PID[nginx]}"
+    PIDS+=("${PID[nginx]}")
+fi
 
 for e in "${EDGES[@]}"; do
     for path in blocked allowed; do
