@@ -109,7 +109,8 @@ fn build_source(cfg: &SourceConfig) -> Result<Source, String> {
 /// A document that was compiled and judged; the result of [`judge`].
 enum Judged {
     Unchanged,
-    Accept(Arc<Snapshot>),
+    /// The snapshot and the hash of its document (hashing 100k ranges once is enough).
+    Accept(Arc<Snapshot>, u64),
 }
 
 /// Compile and judge a document against the snapshot in force. Pure apart from reading
@@ -144,7 +145,7 @@ fn judge(
             }
         }
     }
-    Ok(Judged::Accept(Arc::new(snapshot)))
+    Ok(Judged::Accept(Arc::new(snapshot), hash))
 }
 
 /// Put an accepted snapshot in force, then persist it and record the change. The swap
@@ -152,14 +153,14 @@ fn judge(
 /// (fsync) and computing the change history only follow.
 fn accept(
     gate: &Gate,
-    bytes: &[u8],
+    (bytes, hash): (&[u8], u64),
     snapshot: Arc<Snapshot>,
     origin: Origin,
     etag: Option<String>,
     started: Instant,
 ) {
     let previous = gate.snapshot();
-    gate.status().accepted_hash = Some(hash_bytes(bytes));
+    gate.status().accepted_hash = Some(hash);
     gate.install(snapshot.clone(), origin, etag.clone(), started.elapsed());
     let rt = gate.config();
     let cfg = &rt.config.allowlist;
@@ -283,7 +284,15 @@ pub fn load_last_good(gate: &Gate) -> Outcome {
     match allowlist::compile(&bytes, &cfg.compile) {
         Ok(s) => {
             tracing::warn!(path = %path.display(), "serving the last-known-good allowlist until the source answers");
-            accept(gate, &bytes, Arc::new(s), Origin::LastGood, None, started);
+            let hash = hash_bytes(&bytes);
+            accept(
+                gate,
+                (&bytes, hash),
+                Arc::new(s),
+                Origin::LastGood,
+                None,
+                started,
+            );
             Outcome::ok("ok")
         }
         Err(e) => Outcome::err(
@@ -309,8 +318,8 @@ pub fn startup(gate: &Gate) {
                 Ok(bytes) => {
                     let cfg = &rt.config.allowlist;
                     match judge(gate, &bytes, &cfg.compile, cfg.max_shrink, false, false) {
-                        Ok(Judged::Accept(s)) => {
-                            accept(gate, &bytes, s, Origin::Source, None, started);
+                        Ok(Judged::Accept(s, hash)) => {
+                            accept(gate, (&bytes, hash), s, Origin::Source, None, started);
                             Outcome::ok("ok")
                         }
                         Ok(Judged::Unchanged) => Outcome::ok("not_modified"),
@@ -487,10 +496,10 @@ impl Syncer {
         };
         let accepted = match judged {
             Ok(Judged::Unchanged) => Outcome::ok("not_modified"),
-            Ok(Judged::Accept(snapshot)) => {
+            Ok(Judged::Accept(snapshot, hash)) => {
                 accept(
                     &gate,
-                    &bytes,
+                    (&bytes, hash),
                     snapshot,
                     Origin::Source,
                     etag.clone(),
@@ -521,9 +530,9 @@ impl Syncer {
             false,
             true,
         ) {
-            Ok(Judged::Accept(s)) => {
+            Ok(Judged::Accept(s, hash)) => {
                 let etag = self.gate.status().etag.clone();
-                accept(&self.gate, &bytes, s, Origin::Source, etag, started);
+                accept(&self.gate, (&bytes, hash), s, Origin::Source, etag, started);
                 Outcome::ok("ok")
             }
             Ok(Judged::Unchanged) => Outcome::ok("not_modified"),
