@@ -170,6 +170,12 @@ pub fn build(gate: Arc<Gate>, sighup: bool) -> Result<Server, ServerError> {
         grace_period_seconds: Some(cfg.proxy.grace_period.as_secs()),
         graceful_shutdown_timeout_seconds: Some(cfg.proxy.shutdown_timeout.as_secs()),
         upstream_keepalive_pool_size: cfg.upstream.keepalive_pool_size,
+        // Upstreams are plain HTTP (`proxy::upstream_peer` builds every peer without TLS),
+        // so the upstream connector's trust store is never consulted. Without this Pingora
+        // reads the whole system CA bundle (and every file of `SSL_CERT_DIR`) at start: a
+        // tenth of the start-up with 100k ranges (benches/README.md). An empty store fails
+        // closed: a TLS upstream added later fails its handshake until this loads real CAs.
+        ca_file: Some("/dev/null".to_string()),
         ..ServerConf::default()
     };
     let mut server = Server::new_with_opt_and_conf(None, conf);
