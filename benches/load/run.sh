@@ -18,7 +18,7 @@
 # the edges not measured are paused meanwhile. Prints the table (benches/load/report.py) and
 # writes it to RESULTS. Everything started is stopped by PID on exit.
 #
-# Settings (defaults): ROUNDS=3 DURATION=10 WARMUP=2 CONNECTIONS=32 READY_STARTS=3
+# Settings (defaults): ROUNDS=3 DURATION=10 WARMUP=2 CONNECTIONS=32 READY_STARTS=5
 #   EDGE_CPU=0 LOAD_CPU=1 RANGES=100000 SEED=7 PORT_BASE=28400 RESULTS=benches/load/results.md
 #   THREADS=1 (gate worker threads; nginx has 1 worker) KEEPALIVE= (upstream pool, default the
 #   gate's) LOG=warn (gate log level; at info every access line goes to a file)
@@ -28,7 +28,7 @@
 set -euo pipefail
 
 ROUNDS=${ROUNDS:-3} DURATION=${DURATION:-10} WARMUP=${WARMUP:-2} CONNECTIONS=${CONNECTIONS:-32}
-READY_STARTS=${READY_STARTS:-3} EDGE_CPU=${EDGE_CPU:-0} LOAD_CPU=${LOAD_CPU:-1}
+READY_STARTS=${READY_STARTS:-5} EDGE_CPU=${EDGE_CPU:-0} LOAD_CPU=${LOAD_CPU:-1}
 RANGES=${RANGES:-100000} SEED=${SEED:-7} PORT_BASE=${PORT_BASE:-28400}
 THREADS=${THREADS:-1} KEEPALIVE=${KEEPALIVE:-} LOG=${LOG:-warn}
 RESULTS=${RESULTS:-benches/load/results.md}
