@@ -2,12 +2,14 @@
 //! shape-checked document, quarantine what is wrong (skipping only that
 //! entry), and build the immutable [`Snapshot`] with its lookup tables.
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
 
 use ipnet::IpNet;
+use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
-use super::document::{json_kind, DocumentError, RawDocument};
+use super::document::{json_kind, value_at, DocumentError, RawDocument};
 use super::exception::{parse_exception, Exception, ExceptionPlace};
 use super::quarantine::{QuarantineKind, Quarantined};
 use super::range::parse_range;
@@ -21,17 +23,39 @@ const MAX_SITE_ID_LEN: usize = 64;
 
 /// Compile a document whose outer shape `document` already checked.
 pub(crate) fn compile_document(
-    raw: RawDocument,
+    raw: RawDocument<'_>,
     opts: &CompileOptions,
 ) -> Result<Snapshot, DocumentError> {
     let mut compiler = Compiler::new(opts);
     for name in &raw.unknown_fields {
         compiler.count_unknown(format!("(top).{name}"));
     }
+    compiler.ranges.reserve(raw.bytes.len() / 24);
     for (position, site) in raw.sites.iter().enumerate() {
-        compiler.site(position, site);
+        let fast = serde_json::from_str::<WellFormedSite<'_>>(site.get())
+            .ok()
+            .is_some_and(|s| compiler.well_formed_site(raw.bytes, position, &s) == Some(true));
+        if !fast {
+            compiler.site(position, &value_at(raw.bytes, site)?);
+        }
     }
     compiler.finish(raw.version)
+}
+
+/// A site entry of the common shape, read without building a `Value`: known fields
+/// only, each of the right type, strings borrowed from the document. Anything else
+/// fails to deserialize and is judged field by field by [`Compiler::site`].
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct WellFormedSite<'a> {
+    #[serde(borrow)]
+    id: Cow<'a, str>,
+    #[serde(default, borrow)]
+    name: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    ranges: Option<Vec<Cow<'a, str>>>,
+    #[serde(default, borrow)]
+    exceptions: Option<&'a RawValue>,
 }
 
 struct Compiler<'o> {
@@ -64,6 +88,47 @@ impl<'o> Compiler<'o> {
 
     fn quarantine(&mut self, q: Quarantined) {
         self.quarantined.push(q);
+    }
+
+    /// The fast path for a [`WellFormedSite`] whose id is usable: the same records as
+    /// [`Compiler::site`] would make for it. `Some(false)` (before any change) when the
+    /// id needs a quarantine record, which `site` makes.
+    fn well_formed_site(
+        &mut self,
+        bytes: &[u8],
+        position: usize,
+        site: &WellFormedSite<'_>,
+    ) -> Option<bool> {
+        let id: &str = &site.id;
+        if id_problem(id).is_some() || self.site_index.contains_key(id) {
+            return Some(false);
+        }
+        let Ok(idx) = SiteIdx::try_from(self.sites.len()) else {
+            return Some(false);
+        };
+        let exceptions = match site.exceptions {
+            Some(raw) => Some(value_at(bytes, raw).ok()?),
+            None => None,
+        };
+        for (j, text) in site.ranges.iter().flatten().enumerate() {
+            match parse_range(text, self.opts) {
+                Ok(net) => self.ranges.push((net, idx)),
+                Err(p) => self.quarantine(Quarantined::new(
+                    p.kind(),
+                    id,
+                    format!("ranges[{j}]"),
+                    &Value::String(text.to_string()),
+                    p.message(),
+                )),
+            }
+        }
+        self.site_exceptions(id, idx, exceptions.as_ref());
+        self.site_index.insert(id.to_string(), (idx, position));
+        self.sites.push(Site {
+            id: id.to_string(),
+            name: site.name.as_deref().map(str::to_string),
+        });
+        Some(true)
     }
 
     /// Judge one element of `sites`. A bad or repeated id skips the whole
@@ -168,12 +233,12 @@ impl<'o> Compiler<'o> {
             }
         };
         for (j, entry) in list.iter().enumerate() {
-            let field = format!("ranges[{j}]");
+            let field = || format!("ranges[{j}]");
             let Value::String(text) = entry else {
                 self.quarantine(Quarantined::new(
                     QuarantineKind::MalformedRange,
                     id,
-                    field,
+                    field(),
                     entry,
                     format!("range is not a string (found {})", json_kind(entry)),
                 ));
@@ -182,7 +247,7 @@ impl<'o> Compiler<'o> {
             match parse_range(text, self.opts) {
                 Ok(net) => self.ranges.push((net, idx)),
                 Err(p) => {
-                    self.quarantine(Quarantined::new(p.kind(), id, field, entry, p.message()))
+                    self.quarantine(Quarantined::new(p.kind(), id, field(), entry, p.message()))
                 }
             }
         }
@@ -390,6 +455,63 @@ mod tests {
             ranges,
             ["192.0.2.0/28@0", "2001:db8:12::/48@0", "198.51.100.7/32@0"]
         );
+    }
+
+    /// A site with a field we do not know goes the general way; the result must not
+    /// depend on which way a site went.
+    #[test]
+    fn well_formed_and_general_paths_agree() {
+        let doc = r#"{"sites": [
+          {"id": "A", "name": "x", "ranges": ["192.0.2.0/28", "192.0.2.1", "10.0.0.0/8", "2001:db8::/48", " 1.2.3.4", "::ffff:192.0.2.0/120"]X},
+          {"id": "B", "ranges": ["198.51.100.0/24", "2001:db8:1\u003a:/48"], "exceptions": [
+            {"range": "203.0.113.9", "not_before": "2026-12-01T08:00:00+01:00", "not_after": "2026-12-05T17:00:00+01:00"}]X},
+          {"id": "A", "ranges": ["198.51.100.9"]X},
+          {"id": "C", "name": null, "ranges": null, "exceptions": null X},
+          {"id": "bad id", "ranges": ["203.0.113.0/24"]X}
+        ]}"#;
+        let opts = CompileOptions::default();
+        let fast = compile_bytes(doc.replace('X', "").as_bytes(), &opts).expect("valid");
+        let general = compile_bytes(
+            doc.replace("null X", "null, \"x\": 1")
+                .replace('X', ", \"x\": 1")
+                .as_bytes(),
+            &opts,
+        )
+        .expect("valid");
+        assert_eq!(general.unknown_fields(), &[("sites[].x".to_string(), 5)]);
+        assert!(fast.unknown_fields().is_empty());
+        assert_eq!(fast.sites(), general.sites());
+        assert_eq!(
+            fast.ranges().collect::<Vec<_>>(),
+            general.ranges().collect::<Vec<_>>()
+        );
+        assert_eq!(fast.exceptions(), general.exceptions());
+        assert_eq!(fast.quarantined(), general.quarantined());
+        assert!(fast.quarantined().len() >= 4, "{:#?}", fast.quarantined());
+    }
+
+    #[test]
+    fn nesting_too_deep_inside_a_site_is_not_json_at_its_place() {
+        let doc = format!(
+            "{{\n \"sites\": [{{\"id\": \"A\", \"ranges\": {}{}}}]}}",
+            "[".repeat(300),
+            "]".repeat(300)
+        );
+        match compile_bytes(doc.as_bytes(), &CompileOptions::default()) {
+            Err(DocumentError::NotJson {
+                line,
+                column,
+                detail,
+            }) => {
+                assert_eq!(line, 2, "{detail}");
+                assert!(column > 30, "{column}: {detail}");
+                assert!(
+                    detail.ends_with(&format!("at line 2 column {column}")),
+                    "{detail}"
+                );
+            }
+            other => panic!("unexpected {other:?}"),
+        }
     }
 
     #[test]

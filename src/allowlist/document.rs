@@ -3,7 +3,10 @@
 //! whole update ([`DocumentError`]); the sites themselves are judged one by
 //! one in `compile`, so they are handed on as raw JSON values.
 
-use serde_json::{Map, Value};
+use std::collections::BTreeMap;
+
+use serde_json::value::RawValue;
+use serde_json::Value;
 
 /// Why a whole allowlist document was rejected (the last good snapshot stays
 /// in force). Each message names the problem and where it is.
@@ -39,68 +42,129 @@ pub enum DocumentError {
     TooComplex { entries: usize },
 }
 
-/// The document after the outer shape was checked; sites are still raw.
+/// The document after the outer shape was checked; sites are still raw JSON text, each
+/// parsed on its own by `compile` (typed and borrowed where it is well-formed, as a
+/// `Value` where it needs judging field by field).
 #[derive(Debug)]
-pub(crate) struct RawDocument {
+pub(crate) struct RawDocument<'a> {
+    pub bytes: &'a [u8],
     pub version: Option<String>,
-    pub sites: Vec<Value>,
-    /// Top-level keys we do not know, in document order (tolerated, counted).
+    pub sites: Vec<&'a RawValue>,
+    /// Top-level keys we do not know, in key order (tolerated, counted).
     pub unknown_fields: Vec<String>,
 }
 
 /// Parse the bytes and check the outer shape.
-pub(crate) fn parse_document(bytes: &[u8]) -> Result<RawDocument, DocumentError> {
+///
+/// One pass checks the syntax and finds the top-level fields without building a tree of
+/// the 100k-range document (that tree cost half of the start-up time). Where the fast
+/// pass cannot answer exactly as a full parse would (a top level that is not an object,
+/// nesting deeper than serde_json's limit), the full parse decides, so the errors stay
+/// the same.
+pub(crate) fn parse_document(bytes: &[u8]) -> Result<RawDocument<'_>, DocumentError> {
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Err(DocumentError::Empty);
     }
-    let value: Value = serde_json::from_slice(bytes).map_err(|e| {
-        if e.is_eof() {
-            DocumentError::Truncated {
-                line: e.line(),
-                column: e.column(),
-            }
-        } else {
-            DocumentError::NotJson {
-                line: e.line(),
-                column: e.column(),
-                detail: e.to_string(),
-            }
-        }
-    })?;
-    let Value::Object(mut top) = value else {
-        return Err(DocumentError::NotAnObject {
-            found: json_kind(&value),
-        });
-    };
+    let first = bytes.iter().find(|b| !b.is_ascii_whitespace()).copied();
+    if first != Some(b'{') {
+        return Err(parse_value(bytes).map_or_else(
+            |e| e,
+            |v| DocumentError::NotAnObject {
+                found: json_kind(&v),
+            },
+        ));
+    }
+    // Keys as a full parse keeps them: sorted, the last of a repeated key wins.
+    let mut top: BTreeMap<String, &RawValue> =
+        serde_json::from_slice(bytes).map_err(|e| json_error(&e))?;
     let version = match top.remove("version") {
-        // `null` is read as "no version": producers often write absent
-        // optional fields that way, and a version is informational only.
-        None | Some(Value::Null) => None,
-        Some(Value::String(s)) => Some(s),
-        Some(other) => {
-            return Err(DocumentError::VersionNotString {
-                found: json_kind(&other),
-            })
-        }
+        None => None,
+        Some(raw) => match value_at(bytes, raw)? {
+            // `null` is read as "no version": producers often write absent
+            // optional fields that way, and a version is informational only.
+            Value::Null => None,
+            Value::String(s) => Some(s),
+            other => {
+                return Err(DocumentError::VersionNotString {
+                    found: json_kind(&other),
+                })
+            }
+        },
     };
     let sites = match top.remove("sites") {
         None => return Err(DocumentError::SitesMissing),
-        Some(Value::Array(sites)) => sites,
-        Some(other) => {
+        Some(raw) if raw.get().starts_with('[') => {
+            serde_json::from_str::<Vec<&RawValue>>(raw.get()).map_err(|e| at(bytes, raw, &e))?
+        }
+        Some(raw) => {
             return Err(DocumentError::SitesNotArray {
-                found: json_kind(&other),
+                found: json_kind(&value_at(bytes, raw)?),
             })
         }
     };
+    for raw in top.values() {
+        // Unknown fields are not used, but a full parse would have refused one nested
+        // too deeply.
+        value_at(bytes, raw)?;
+    }
     Ok(RawDocument {
+        bytes,
         version,
         sites,
-        unknown_fields: remaining_keys(top),
+        unknown_fields: top.into_keys().collect(),
     })
 }
 
-fn remaining_keys(map: Map<String, Value>) -> Vec<String> {
-    map.into_iter().map(|(k, _)| k).collect()
+fn parse_value(bytes: &[u8]) -> Result<Value, DocumentError> {
+    serde_json::from_slice(bytes).map_err(|e| json_error(&e))
+}
+
+fn json_error(e: &serde_json::Error) -> DocumentError {
+    if e.is_eof() {
+        DocumentError::Truncated {
+            line: e.line(),
+            column: e.column(),
+        }
+    } else {
+        DocumentError::NotJson {
+            line: e.line(),
+            column: e.column(),
+            detail: e.to_string(),
+        }
+    }
+}
+
+/// `raw` (a part of `bytes`) as a `Value`; an error names its place in the whole document.
+pub(crate) fn value_at(bytes: &[u8], raw: &RawValue) -> Result<Value, DocumentError> {
+    serde_json::from_str(raw.get()).map_err(|e| at(bytes, raw, &e))
+}
+
+/// An error from parsing `raw` on its own, placed in the whole document.
+fn at(bytes: &[u8], raw: &RawValue, e: &serde_json::Error) -> DocumentError {
+    let offset = (raw.get().as_ptr() as usize)
+        .checked_sub(bytes.as_ptr() as usize)
+        .filter(|&o| o <= bytes.len())
+        .unwrap_or(0);
+    let before = &bytes[..offset];
+    let newlines = before.iter().filter(|&&b| b == b'\n').count();
+    let line_start = before
+        .iter()
+        .rposition(|&b| b == b'\n')
+        .map_or(0, |i| i + 1);
+    let (line, column) = if e.line() <= 1 {
+        (newlines + 1, offset - line_start + e.column())
+    } else {
+        (newlines + e.line(), e.column())
+    };
+    let message = e.to_string();
+    let message = message
+        .rsplit_once(" at line ")
+        .map_or(message.as_str(), |(m, _)| m);
+    DocumentError::NotJson {
+        line,
+        column,
+        detail: format!("{message} at line {line} column {column}"),
+    }
 }
 
 /// "a number", "an array", ...: for messages that say what was found instead.

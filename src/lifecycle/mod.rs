@@ -17,7 +17,7 @@ pub use service::SyncService;
 use crate::allowlist::{self, CompileOptions, Snapshot};
 use crate::config::{SourceConfig, TokenConfig};
 use crate::gate::{Attempt, Gate, Origin};
-use crate::sync::diff::diff;
+use crate::sync::diff::{diff, ChangeTotals, SnapshotChange, MAX_SITES};
 use crate::sync::guard::check_shrink;
 use crate::sync::http::{Fetched, HttpSource, HttpSourceConfig};
 use crate::sync::persist::{read_last_good, write_atomic};
@@ -111,7 +111,8 @@ fn build_source(cfg: &SourceConfig) -> Result<Source, String> {
 /// A document that was compiled and judged; the result of [`judge`].
 enum Judged {
     Unchanged,
-    Accept(Arc<Snapshot>),
+    /// The snapshot and the hash of its document (hashing 100k ranges once is enough).
+    Accept(Arc<Snapshot>, u64),
 }
 
 /// Compile and judge a document against the snapshot in force. Pure apart from reading
@@ -146,7 +147,7 @@ fn judge(
             }
         }
     }
-    Ok(Judged::Accept(Arc::new(snapshot)))
+    Ok(Judged::Accept(Arc::new(snapshot), hash))
 }
 
 /// Put an accepted snapshot in force, then persist it and record the change. The swap
@@ -154,14 +155,14 @@ fn judge(
 /// (fsync) and computing the change history only follow.
 fn accept(
     gate: &Gate,
-    bytes: &[u8],
+    (bytes, hash): (&[u8], u64),
     snapshot: Arc<Snapshot>,
     origin: Origin,
     etag: Option<String>,
     started: Instant,
 ) {
     let previous = gate.snapshot();
-    gate.status().accepted_hash = Some(hash_bytes(bytes));
+    gate.status().accepted_hash = Some(hash);
     gate.install(snapshot.clone(), origin, etag.clone(), started.elapsed());
     let rt = gate.config();
     let cfg = &rt.config.allowlist;
@@ -173,7 +174,10 @@ fn accept(
             }
         }
     }
-    let change = diff(previous.as_deref(), &snapshot);
+    let change = match previous.as_deref() {
+        Some(previous) => diff(Some(previous), &snapshot),
+        None => first_load_change(&snapshot),
+    };
     let now = gate.now();
     let mut st = gate.status();
     st.shrink_refused = None;
@@ -191,6 +195,67 @@ fn accept(
             },
             change,
         });
+    }
+}
+
+/// What `diff(None, new)` answers (everything in `new` is added), without its hash sets of
+/// every range: at start with 100k ranges those cost as much as the rest of the compile.
+/// Ranges are counted as a set, as `diff` does, per site (a snapshot lists each site's
+/// ranges together); in the unexpected other case the general diff answers.
+fn first_load_change(new: &Snapshot) -> SnapshotChange {
+    let mut ids: Vec<&str> = new.sites().iter().map(|s| s.id.as_str()).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    let mut added_ranges = 0;
+    let mut group: Vec<ipnet::IpNet> = Vec::new();
+    let mut count_group = |group: &mut Vec<ipnet::IpNet>| {
+        group.sort_unstable();
+        group.dedup();
+        added_ranges += group.len();
+        group.clear();
+    };
+    let mut current = None;
+    let mut seen_sites = std::collections::HashSet::new();
+    for (net, site) in new.ranges() {
+        if current != Some(site) {
+            count_group(&mut group);
+            if !seen_sites.insert(site) {
+                return diff(None, new);
+            }
+            current = Some(site);
+        }
+        group.push(net);
+    }
+    count_group(&mut group);
+    let mut exceptions: Vec<_> = new
+        .exceptions()
+        .iter()
+        .map(|e| {
+            (
+                e.site,
+                e.range,
+                e.not_before.unix_timestamp_nanos(),
+                e.not_after.unix_timestamp_nanos(),
+            )
+        })
+        .collect();
+    exceptions.sort_unstable();
+    exceptions.dedup();
+    let truncated = ids.len() > MAX_SITES;
+    SnapshotChange {
+        totals: ChangeTotals {
+            added_sites: ids.len(),
+            added_ranges,
+            added_exceptions: exceptions.len(),
+            ..ChangeTotals::default()
+        },
+        added_sites: ids
+            .iter()
+            .take(MAX_SITES)
+            .map(|id| id.to_string())
+            .collect(),
+        truncated,
+        ..SnapshotChange::default()
     }
 }
 
@@ -221,7 +286,15 @@ pub fn load_last_good(gate: &Gate) -> Outcome {
     match allowlist::compile(&bytes, &cfg.compile) {
         Ok(s) => {
             tracing::warn!(path = %path.display(), "serving the last-known-good allowlist until the source answers");
-            accept(gate, &bytes, Arc::new(s), Origin::LastGood, None, started);
+            let hash = hash_bytes(&bytes);
+            accept(
+                gate,
+                (&bytes, hash),
+                Arc::new(s),
+                Origin::LastGood,
+                None,
+                started,
+            );
             Outcome::ok("ok")
         }
         Err(e) => Outcome::err(
@@ -247,8 +320,8 @@ pub fn startup(gate: &Gate) {
                 Ok(bytes) => {
                     let cfg = &rt.config.allowlist;
                     match judge(gate, &bytes, &cfg.compile, cfg.max_shrink, false, false) {
-                        Ok(Judged::Accept(s)) => {
-                            accept(gate, &bytes, s, Origin::Source, None, started);
+                        Ok(Judged::Accept(s, hash)) => {
+                            accept(gate, (&bytes, hash), s, Origin::Source, None, started);
                             Outcome::ok("ok")
                         }
                         Ok(Judged::Unchanged) => Outcome::ok("not_modified"),
@@ -425,10 +498,10 @@ impl Syncer {
         };
         let accepted = match judged {
             Ok(Judged::Unchanged) => Outcome::ok("not_modified"),
-            Ok(Judged::Accept(snapshot)) => {
+            Ok(Judged::Accept(snapshot, hash)) => {
                 accept(
                     &gate,
-                    &bytes,
+                    (&bytes, hash),
                     snapshot,
                     Origin::Source,
                     etag.clone(),
@@ -459,13 +532,44 @@ impl Syncer {
             false,
             true,
         ) {
-            Ok(Judged::Accept(s)) => {
+            Ok(Judged::Accept(s, hash)) => {
                 let etag = self.gate.status().etag.clone();
-                accept(&self.gate, &bytes, s, Origin::Source, etag, started);
+                accept(&self.gate, (&bytes, hash), s, Origin::Source, etag, started);
                 Outcome::ok("ok")
             }
             Ok(Judged::Unchanged) => Outcome::ok("not_modified"),
             Err(o) => o,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn snapshot(doc: &str) -> Snapshot {
+        allowlist::compile(doc.as_bytes(), &CompileOptions::default()).expect("valid document")
+    }
+
+    #[test]
+    fn first_load_change_is_what_diff_says() {
+        let docs = [
+            allowlist::synth::synthetic_document(2_000, 3),
+            r#"{"sites": []}"#.to_string(),
+            // Repeated ranges and exceptions count once, as in a set.
+            r#"{"sites": [
+              {"id": "B", "ranges": ["192.0.2.0/28", "192.0.2.0/28", "2001:db8::/48"]},
+              {"id": "A", "ranges": ["198.51.100.7"],
+               "exceptions": [
+                 {"range": "203.0.113.9", "not_before": "2026-12-01T08:00:00+01:00", "not_after": "2026-12-05T17:00:00+01:00"},
+                 {"range": "203.0.113.9", "not_before": "2026-12-01T07:00:00Z", "not_after": "2026-12-05T16:00:00Z"}]},
+              {"id": "C"}
+            ]}"#
+            .to_string(),
+        ];
+        for doc in &docs {
+            let s = snapshot(doc);
+            assert_eq!(first_load_change(&s), diff(None, &s));
         }
     }
 }

@@ -162,3 +162,24 @@ fn reasons_map_to_pages() {
         PageKind::NoAllowlist
     );
 }
+
+#[test]
+fn addresses_and_numbers_are_written_as_display_writes_them() {
+    for ip in [
+        "0.0.0.0",
+        "9.10.99.100",
+        "203.0.113.255",
+        "2001:db8::7",
+        "::ffff:192.0.2.1",
+    ] {
+        let ip: std::net::IpAddr = ip.parse().expect("address");
+        let mut out = String::new();
+        super::push_ip(&mut out, ip);
+        assert_eq!(out, ip.to_string());
+    }
+    for n in [0, 7, 10, 403, 503, 65535, u32::MAX] {
+        let mut out = String::new();
+        super::push_decimal(&mut out, n);
+        assert_eq!(out, n.to_string());
+    }
+}

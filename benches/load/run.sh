@@ -1,0 +1,262 @@
+#!/usr/bin/env bash
+# Load benchmark: poortwachter next to nginx (realip + geo) doing the same job, on one machine.
+#
+#   benches/load/run.sh                        # from the repository root, about 7 minutes
+#   ROUNDS=5 DURATION=20 benches/load/run.sh   # steadier
+#
+# Builds the release binary, generates a deterministic allowlist of RANGES ranges, starts on
+# loopback an upstream (nginx, 1 worker, `return 200`) and three edges, each pinned to core
+# EDGE_CPU while wrk and the upstream share core LOAD_CPU:
+#   gate   poortwachter, mode "enforce"
+#   off    the same binary, mode "off": the framework's own ceiling
+#   nginx  1 worker: set_real_ip_from + real_ip_recursive, geo over the same ranges, `return 403`
+#          of the gate's own block page, keep-alive proxy_pass
+# and, when CAND_BIN or a CAND_* setting is given, "cand": the gate with that binary/setting,
+# to A/B one change. The client address comes in X-Forwarded-For from the trusted peer
+# 127.0.0.1: "blocked" is an unregistered address (403 page), "allowed" a registered one.
+# ROUNDS rounds of DURATION seconds per (edge, path), the order reversed every other round;
+# the edges not measured are paused meanwhile. Prints the table (benches/load/report.py) and
+# writes it to RESULTS. Everything started is stopped by PID on exit.
+#
+# Settings (defaults): ROUNDS=3 DURATION=10 WARMUP=2 CONNECTIONS=32 READY_STARTS=5
+#   EDGE_CPU=0 LOAD_CPU=1 RANGES=100000 SEED=7 PORT_BASE=28400 RESULTS=benches/load/results.md
+#   THREADS=1 (gate worker threads; nginx has 1 worker) KEEPALIVE= (upstream pool, default the
+#   gate's) LOG=warn (gate log level; at info every access line goes to a file)
+#   SKIP_BUILD=1 BIN=path        use an existing binary
+#   CAND_BIN CAND_THREADS CAND_KEEPALIVE CAND_LOG CAND_ENV   the candidate edge
+#   EDGES="gate off nginx"       which of the three to run (an A/B of one change: EDGES=gate)
+set -euo pipefail
+
+ROUNDS=${ROUNDS:-3} DURATION=${DURATION:-10} WARMUP=${WARMUP:-2} CONNECTIONS=${CONNECTIONS:-32}
+READY_STARTS=${READY_STARTS:-5} EDGE_CPU=${EDGE_CPU:-0} LOAD_CPU=${LOAD_CPU:-1}
+RANGES=${RANGES:-100000} SEED=${SEED:-7} PORT_BASE=${PORT_BASE:-28400}
+THREADS=${THREADS:-1} KEEPALIVE=${KEEPALIVE:-} LOG=${LOG:-warn}
+RESULTS=${RESULTS:-benches/load/results.md}
+HERE=benches/load
+[[ -f $HERE/run.sh && -f Cargo.toml ]] || { echo "run.sh: run me from the repository root" >&2; exit 2; }
+log() { printf '[load %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
+
+# ---- tools and build ----
+need=()
+command -v wrk >/dev/null || need+=(wrk)
+[[ -x /usr/sbin/nginx ]] || need+=(nginx)
+command -v curl >/dev/null || need+=(curl)
+command -v python3 >/dev/null || need+=(python3)
+if ((${#need[@]})); then
+    SUDO=""
+    ((EUID == 0)) || SUDO=sudo
+    log "installing ${need[*]} with apt-get"
+    $SUDO apt-get update -qq
+    # RUNLEVEL=1: the package must not start a system-wide nginx on port 80.
+    $SUDO env DEBIAN_FRONTEND=noninteractive RUNLEVEL=1 \
+        apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+fi
+NGINX=/usr/sbin/nginx
+BIN=${BIN:-${CARGO_TARGET_DIR:-target}/release/poortwachter}
+if [[ ${SKIP_BUILD:-0} != 1 ]]; then
+    log "cargo build --release"
+    cargo build --release --quiet
+fi
+BIN=$(realpath "$BIN")
+
+# ---- bookkeeping: every pid we start, stopped in reverse order on exit ----
+WORK=$(mktemp -d /tmp/poortwachter-load.XXXXXX)
+chmod 755 "$WORK" # nginx workers run as nobody under root
+PIDS=()
+stop_pid() {
+    kill -0 "$1" 2>/dev/null || return 0
+    kill -CONT "$1" 2>/dev/null || true
+    kill -TERM "$1" 2>/dev/null || true
+    for _ in $(seq 100); do kill -0 "$1" 2>/dev/null || return 0; sleep 0.05; done
+    kill -KILL "$1" 2>/dev/null || true
+}
+cleanup() {
+    local rc=$? i
+    for ((i = ${#PIDS[@]} - 1; i >= 0; i--)); do stop_pid "${PIDS[i]}"; done
+    rm -rf "$WORK"
+    exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# launch NAME PROBE WANT CMD...: start on the edge core; prints "pid ms-to-ready rss-kib"
+launch() {
+    local name=$1 probe=$2 want=$3
+    shift 3
+    python3 "$HERE/launch.py" --log "$WORK/$name.log" --probe "$probe" ${want:+--want "$want"} \
+        -- taskset -c "$EDGE_CPU" "$@"
+}
+rss_kib() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status"; }
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+worker_of() { for _ in $(seq 100); do pgrep -P "$1" && return; sleep 0.02; done; return 1; }
+loadavg() { cut -d' ' -f1-3 /proc/loadavg; }
+
+# ---- allowlist ----
+log "generating $RANGES ranges (seed $SEED)"
+python3 "$HERE/gen_allowlist.py" "$WORK/gen" "$RANGES" "$SEED" >&2
+source "$WORK/gen/addresses.env" # REGISTERED_IP, UNREGISTERED_IP
+
+# ---- upstream ----
+nginx_conf() { # dir port body-of-server-block [http-lines]
+    cat <<EOF
+worker_processes 1;
+daemon off;
+pid $1/nginx.pid;
+error_log $1/error.log warn;
+events { worker_connections 4096; }
+http {
+    access_log off;
+    client_body_temp_path $1/body;
+    proxy_temp_path $1/proxy;
+    keepalive_requests 1000000;
+    ${4:-}
+    server {
+        listen 127.0.0.1:$2 backlog=4096;
+        $3
+    }
+}
+EOF
+}
+UP_PORT=$((PORT_BASE + 1))
+mkdir -p "$WORK/upstream"
+nginx_conf "$WORK/upstream" "$UP_PORT" 'location / { return 200 "ok\n"; }' >"$WORK/upstream/nginx.conf"
+read -r pid _ _ < <(python3 "$HERE/launch.py" --log "$WORK/upstream.log" --probe "127.0.0.1:$UP_PORT/" \
+    -- taskset -c "$LOAD_CPU" "$NGINX" -p "$WORK/upstream/" -e "$WORK/upstream/error.log" -c "$WORK/upstream/nginx.conf")
+PIDS+=("$pid")
+
+# ---- edges ----
+declare -A PORT=() PID=() READY=() RSS_READY=() GROUP=()
+gate_conf() { # name port admin mode threads keepalive log
+    mkdir -p "$WORK/$1"
+    cp "$WORK/gen/allowlist.json" "$WORK/$1/allowlist.json"
+    cat <<EOF
+[proxy]
+listen = ["127.0.0.1:$2"]
+threads = $5
+[upstream]
+addrs = ["127.0.0.1:$UP_PORT"]
+${6:+keepalive_pool_size = $6}
+[client_ip]
+trusted_proxies = ["127.0.0.1/32"]
+[allowlist]
+source = "$WORK/$1/allowlist.json"
+[policy]
+mode = "$4"
+[admin]
+listen = "127.0.0.1:$3"
+[log]
+level = "$7"
+EOF
+}
+start_edge() { # name port probe want cmd...: READY_STARTS starts, the last one stays up
+    local name=$1 port=$2 probe=$3 want=$4 pid ms rss times=()
+    shift 4
+    for ((i = 1; i <= READY_STARTS; i++)); do
+        read -r pid ms rss < <(launch "$name" "$probe" "$want" "$@")
+        PIDS+=("$pid")
+        times+=("$ms")
+        ((i == READY_STARTS)) || stop_pid "$pid"
+    done
+    PORT[$name]=$port PID[$name]=$pid READY[$name]=${times[*]} RSS_READY[$name]=$rss GROUP[$name]=$pid
+    log "$name: pid $pid, ready after ${times[*]} ms, RSS $rss KiB"
+}
+start_gate() { # name n mode threads keepalive log env bin
+    local port=$((PORT_BASE + 10 + 2 * $2)) admin=$((PORT_BASE + 11 + 2 * $2))
+    gate_conf "$1" "$port" "$admin" "$3" "$4" "$5" "$6" >"$WORK/$1.toml"
+    start_edge "$1" "$port" "127.0.0.1:$admin/readyz" 200 env $7 "$8" run --config "$WORK/$1.toml"
+}
+read -r -a EDGES <<<"${EDGES:-gate off nginx}"
+has() { [[ " ${EDGES[*]} " == *" $1 "* ]]; }
+has gate || { echo "run.sh: EDGES must include gate" >&2; exit 2; }
+start_gate gate 0 enforce "$THREADS" "$KEEPALIVE" "$LOG" "" "$BIN"
+if has off; then start_gate off 1 off "$THREADS" "$KEEPALIVE" "$LOG" "" "$BIN"; fi
+if [[ -n ${CAND_BIN:-}${CAND_THREADS:-}${CAND_KEEPALIVE:-}${CAND_LOG:-}${CAND_ENV:-} ]]; then
+    start_gate cand 2 enforce "${CAND_THREADS:-$THREADS}" "${CAND_KEEPALIVE:-$KEEPALIVE}" \
+        "${CAND_LOG:-$LOG}" "${CAND_ENV:-}" "$(realpath "${CAND_BIN:-$BIN}")"
+    EDGES+=(cand)
+fi
+
+if has nginx; then
+    # nginx answers with the gate's own block page (same bytes); `$` would start a variable.
+    curl -s -H "X-Forwarded-For: $UNREGISTERED_IP" "http://127.0.0.1:${PORT[gate]}/" >"$WORK/page.html"
+    PAGE=$(python3 -c 'import sys; t = open(sys.argv[1]).read(); print(t.replace("\\", "\\\\").replace("\"", "\\\"").replace("$", "S"), end="")' "$WORK/page.html")
+    NGINX_PORT=$((PORT_BASE + 2))
+    mkdir -p "$WORK/nginx"
+    cp "$WORK/gen/geo.conf" "$WORK/nginx/geo.conf"
+    nginx_conf "$WORK/nginx" "$NGINX_PORT" "location / {
+                default_type \"text/html; charset=utf-8\";
+                if (\$registered = 0) {
+                    add_header Cache-Control \"no-store, private\" always;
+                    add_header X-Request-Id \$request_id always;
+                    return 403 \"$PAGE\";
+                }
+                add_header X-Request-Id \$request_id always;
+                proxy_pass http://origin;
+                proxy_http_version 1.1;
+                proxy_set_header Connection \"\";
+                proxy_set_header X-Forwarded-For \$remote_addr;
+                proxy_set_header X-Request-Id \$request_id;
+            }" "set_real_ip_from 127.0.0.1;
+        real_ip_header X-Forwarded-For;
+        real_ip_recursive on;
+        geo \$registered { include $WORK/nginx/geo.conf; }
+        upstream origin { server 127.0.0.1:$UP_PORT; keepalive 128; }" >"$WORK/nginx/nginx.conf"
+    start_edge nginx "$NGINX_PORT" "127.0.0.1:$NGINX_PORT/" "" \
+        "$NGINX" -p "$WORK/nginx/" -e "$WORK/nginx/error.log" -c "$WORK/nginx/nginx.conf"
+    master=${PID[nginx]}
+    PID[nginx]=$(worker_of "$master") GROUP[nginx]="$master ${PID[nginx]}"
+    PIDS+=("${PID[nginx]}")
+fi
+
+for e in "${EDGES[@]}"; do
+    for path in blocked allowed; do
+        ip=$UNREGISTERED_IP want=403
+        [[ $path == allowed ]] && ip=$REGISTERED_IP want=200
+        [[ $e == off ]] && want=200
+        got=$(curl -s -o /dev/null -w '%{http_code}' -H "X-Forwarded-For: $ip" "http://127.0.0.1:${PORT[$e]}/")
+        [[ $got == "$want" ]] || { echo "run.sh: $e $path: expected $want, got $got" >&2; exit 1; }
+    done
+done
+
+# ---- load ----
+RUNS=$WORK/runs.jsonl
+measure() { # edge path round seconds
+    local e=$1 pid=${PID[$1]} ip=$UNREGISTERED_IP c0 c1 out o p
+    [[ $2 == allowed ]] && ip=$REGISTERED_IP
+    for o in "${EDGES[@]}"; do [[ $o == "$e" ]] || for p in ${GROUP[$o]}; do kill -STOP "$p"; done; done
+    c0=$(cpu_ticks "$pid")
+    out=$(taskset -c "$LOAD_CPU" timeout $(($4 + 30)) wrk -t1 -c "$CONNECTIONS" -d "${4}s" \
+        --latency -s "$HERE/xff.lua" "http://127.0.0.1:${PORT[$e]}/" -- "$ip")
+    c1=$(cpu_ticks "$pid")
+    for o in "${EDGES[@]}"; do for p in ${GROUP[$o]}; do kill -CONT "$p"; done; done
+    out=$(sed -n 's/^RESULT //p' <<<"$out")
+    [[ -n $out ]] || { echo "run.sh: no wrk result for $e $2" >&2; exit 1; }
+    ((${3} == 0)) && return
+    printf '{"edge":"%s","path":"%s","round":%d,"ticks":%d,"load":"%s","wrk":%s}\n' \
+        "$e" "$2" "$3" $((c1 - c0)) "$(loadavg)" "$out" | tee -a "$RUNS" | python3 "$HERE/report.py" --line
+}
+LOAD_BEFORE=$(loadavg)
+log "load average $LOAD_BEFORE; $ROUNDS rounds of ${DURATION}s, wrk -t1 -c$CONNECTIONS"
+ORDER=()
+for path in blocked allowed; do for e in "${EDGES[@]}"; do ORDER+=("$e:$path"); done; done
+for pair in "${ORDER[@]}"; do measure "${pair%%:*}" "${pair##*:}" 0 "$WARMUP"; done
+for ((r = 1; r <= ROUNDS; r++)); do
+    seq_=("${ORDER[@]}")
+    ((r % 2)) || for ((i = 0; i < ${#ORDER[@]}; i++)); do seq_[i]=${ORDER[${#ORDER[@]} - 1 - i]}; done
+    for pair in "${seq_[@]}"; do measure "${pair%%:*}" "${pair##*:}" "$r" "$DURATION"; done
+done
+
+# ---- report ----
+{
+    echo "date=$(date -u +%Y-%m-%dT%H:%MZ)"
+    echo "machine=$(nproc) cores, $(awk -F': ' '/^model name/ {print $2; exit}' /proc/cpuinfo), Linux $(uname -r)"
+    echo "versions=poortwachter $(git rev-parse --short HEAD 2>/dev/null || echo '?')$(git diff --quiet HEAD -- src Cargo.toml 2>/dev/null || echo '+changes'), $("$NGINX" -v 2>&1 | sed 's/.*: //'), wrk $(wrk -v 2>&1 | awk 'NR == 1 {print $2}')"
+    echo "setup=$RANGES ranges (seed $SEED), $ROUNDS rounds x ${DURATION}s A/B alternated, wrk -t1 -c$CONNECTIONS; edge on core $EDGE_CPU ($THREADS gate thread(s), 1 nginx worker), wrk + upstream on core $LOAD_CPU"
+    echo "load=$LOAD_BEFORE before, $(loadavg) after"
+    for e in "${EDGES[@]}"; do
+        echo "ready_$e=${READY[$e]}"
+        echo "rss_$e=${RSS_READY[$e]} $(rss_kib "${PID[$e]}")"
+    done
+} >"$WORK/meta.txt"
+python3 "$HERE/report.py" "$WORK/meta.txt" "$RUNS" | tee "$RESULTS"
+log "table written to $RESULTS"
