@@ -241,5 +241,90 @@ fn lookup_structures(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, lookup, lookup_structures, compile_100k);
+/// The same comparison as `lookup_structures`, robust against a busy machine:
+/// the layouts take turns in short slices (4096 lookups), the order rotated
+/// every round, so whatever else runs on the machine hits each layout alike;
+/// prints the median ns per lookup over 41 rounds. Runs when the filter names
+/// `lookup_alternated` (or there is no filter).
+fn lookup_alternated(_: &mut Criterion) {
+    let filter: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with('-'))
+        .collect();
+    if !filter.is_empty() && !filter.iter().any(|f| f.contains("lookup_alternated")) {
+        return;
+    }
+    let snap = snapshot(100_000);
+    let mut v4 = Vec::new();
+    let mut v6 = Vec::new();
+    for (net, site) in snap.ranges() {
+        match net {
+            IpNet::V4(n) => v4.push((u32::from(n.network()), u32::from(n.broadcast()), site)),
+            IpNet::V6(n) => v6.push((u128::from(n.network()), u128::from(n.broadcast()), site)),
+        }
+    }
+    let (flat4, flat6) = (Flat::new(v4.clone()), Flat::new(v6.clone()));
+    let (two4, two6) = (TwoLevel::new(v4.clone()), TwoLevel::new(v6.clone()));
+    let (eytz4, eytz6) = (Eytzinger::new(v4), Eytzinger::new(v6));
+    type Layout<'a> = (&'static str, &'a dyn Fn(IpAddr) -> Option<u32>);
+    let layouts: [Layout<'_>; 4] = [
+        ("table", &|a| snap.sites_for(a).first().copied()),
+        ("binary_search", &|a| match a {
+            IpAddr::V4(ip) => flat4.get(u32::from(ip)),
+            IpAddr::V6(ip) => flat6.get(u128::from(ip)),
+        }),
+        ("two_level", &|a| match a {
+            IpAddr::V4(ip) => two4.get(u32::from(ip)),
+            IpAddr::V6(ip) => two6.get(u128::from(ip)),
+        }),
+        ("eytzinger", &|a| match a {
+            IpAddr::V4(ip) => eytz4.get(u32::from(ip)),
+            IpAddr::V6(ip) => eytz6.get(u128::from(ip)),
+        }),
+    ];
+    println!("lookup_alternated: median ns per lookup at 100k ranges, 41 alternated rounds");
+    println!(
+        "{:<10} {:>8} {:>14} {:>10} {:>10}",
+        "addresses", "table", "binary_search", "two_level", "eytzinger"
+    );
+    for (name, kind) in [
+        ("v4_hit", AddressKind::V4Hit),
+        ("v4_miss", AddressKind::V4Miss),
+        ("v6_hit", AddressKind::V6Hit),
+        ("v6_miss", AddressKind::V6Miss),
+    ] {
+        let addrs: Vec<IpAddr> = sample_addresses(&snap, kind, SAMPLES, 2);
+        let mut times: Vec<Vec<f64>> = vec![Vec::new(); layouts.len()];
+        for round in 0..41 {
+            for k in 0..layouts.len() {
+                let which = (k + round) % layouts.len();
+                let get = layouts[which].1;
+                let started = std::time::Instant::now();
+                let mut found = 0u32;
+                for &a in &addrs {
+                    found = found.wrapping_add(get(black_box(a)).unwrap_or(0));
+                }
+                black_box(found);
+                times[which].push(started.elapsed().as_nanos() as f64 / addrs.len() as f64);
+            }
+        }
+        let median = |v: &mut Vec<f64>| {
+            v.sort_by(f64::total_cmp);
+            v[v.len() / 2]
+        };
+        let m: Vec<f64> = times.iter_mut().map(median).collect();
+        println!(
+            "{name:<10} {:>8.1} {:>14.1} {:>10.1} {:>10.1}",
+            m[0], m[1], m[2], m[3]
+        );
+    }
+}
+
+criterion_group!(
+    benches,
+    lookup,
+    lookup_structures,
+    lookup_alternated,
+    compile_100k
+);
 criterion_main!(benches);
