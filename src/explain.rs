@@ -99,29 +99,6 @@ pub struct Detail {
     pub path_refused: Option<String>,
 }
 
-/// Every override entry whose range contains `ip`, with whether it counts at `at`: support
-/// sees an expired or future-irrelevant entry too, and its reason.
-fn overrides_covering(
-    o: &crate::allowlist::overrides::Overrides,
-    ip: IpAddr,
-    at: OffsetDateTime,
-) -> Vec<serde_json::Value> {
-    o.entries()
-        .iter()
-        .filter(|e| e.range.contains(&ip))
-        .map(|e| {
-            serde_json::json!({
-                "action": e.action.as_str(),
-                "range": e.range.to_string(),
-                "site": e.site,
-                "reason": e.reason,
-                "expires": e.expires.format(&time::format_description::well_known::Rfc3339).unwrap_or_default(),
-                "active": e.is_active_at(at),
-            })
-        })
-        .collect()
-}
-
 /// The headers of a request described by `--header` arguments (or the admin listener's
 /// `header=` parameters), in order, several lines of one name kept as several lines.
 pub fn header_map(headers: &[HeaderArg]) -> Result<http::HeaderMap, String> {
@@ -169,13 +146,8 @@ pub fn explain(
         .as_ref()
         .zip(eval.claim.as_ref())
         .map(|(b, c)| ClaimExplanation {
-            result: match c {
-                Claim::Missing => "missing",
-                Claim::Valid { .. } => "valid",
-                Claim::Expired => "expired",
-                Claim::Invalid(_) => "invalid",
-            },
-            site: eval.claimed_site().map(str::to_string),
+            result: c.result(),
+            site: c.site().map(str::to_string),
             problem: match c {
                 Claim::Invalid(why) => Some(why.as_str()),
                 _ => None,
@@ -183,7 +155,7 @@ pub fn explain(
             missing: route.missing.unwrap_or(b.0.missing).as_str(),
         });
     let overrides = match (&eval.client, &eval.overrides) {
-        (Ok(r), Some(o)) => overrides_covering(o, r.ip.addr(), at),
+        (Ok(r), Some(o)) => o.covering_json(r.ip.addr(), at),
         _ => Vec::new(),
     };
     Explanation {

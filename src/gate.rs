@@ -173,10 +173,7 @@ impl Evaluation {
 
     /// The verified site of the claim, if the request carries a valid one.
     pub fn claimed_site(&self) -> Option<&str> {
-        match &self.claim {
-            Some(Claim::Valid { site }) => Some(site),
-            _ => None,
-        }
+        self.claim.as_ref()?.site()
     }
 
     /// The school a request belongs to, for the "would be blocked" report: the claimed site,
@@ -186,6 +183,12 @@ impl Evaluation {
             .or_else(|| self.site_id())
             .or_else(|| self.site_ids().first().copied())
     }
+}
+
+/// A moment for `/status`, in RFC 3339.
+fn rfc3339(t: Option<OffsetDateTime>) -> Option<String> {
+    t?.format(&time::format_description::well_known::Rfc3339)
+        .ok()
 }
 
 /// The largest overrides file read: it is a short emergency list, not a second allowlist.
@@ -269,27 +272,13 @@ impl Gate {
             runtime.config.policy.mode,
             runtime.config.policy.enforce_from,
         );
-        let keys = match &runtime.config.site_binding {
-            None => None,
-            Some(b) => Some(Arc::new(Verifier::load(&b.0)?)),
-        };
-        let keys_status = KeysStatus {
-            in_force: runtime
-                .config
-                .site_binding
-                .as_ref()
-                .map(|b| key_names(&b.0))
-                .unwrap_or_default(),
-            loaded_at: keys.is_some().then(|| clock()),
-            ..KeysStatus::default()
-        };
         let gate = Gate {
             runtime: ArcSwap::from_pointee(runtime),
             allowlist: ArcSwapOption::empty(),
-            keys: ArcSwapOption::new(keys),
+            keys: ArcSwapOption::empty(),
             overrides: ArcSwapOption::empty(),
             overrides_status: Mutex::new(OverridesStatus::default()),
-            keys_status: Mutex::new(keys_status),
+            keys_status: Mutex::new(KeysStatus::default()),
             local_reload: Mutex::new(()),
             would_block: WouldBlockReport::default(),
             metrics,
@@ -298,6 +287,7 @@ impl Gate {
             commands: tx,
             command_rx: Mutex::new(Some(rx)),
         };
+        gate.reload_keys()?;
         gate.reload_overrides().map_err(GateError::Overrides)?;
         Ok(gate)
     }
@@ -648,12 +638,6 @@ impl Gate {
             .overrides_status
             .lock()
             .unwrap_or_else(|p| p.into_inner());
-        let rfc3339 = |t: Option<OffsetDateTime>| {
-            t.and_then(|t| {
-                t.format(&time::format_description::well_known::Rfc3339)
-                    .ok()
-            })
-        };
         let now = self.now();
         let mut doc = self
             .overrides()
@@ -674,12 +658,6 @@ impl Gate {
         let snapshot = self.snapshot();
         let rt = self.runtime();
         let st = self.status();
-        let rfc3339 = |t: Option<OffsetDateTime>| {
-            t.and_then(|t| {
-                t.format(&time::format_description::well_known::Rfc3339)
-                    .ok()
-            })
-        };
         let cfg = &rt.config.allowlist;
         serde_json::json!({
             "ready": snapshot.is_some(),

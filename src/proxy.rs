@@ -10,7 +10,6 @@ use crate::gate::{Evaluation, Gate, Routed};
 use crate::page::{self, PageKind, PageRequest, Rendered};
 use crate::request_id::RequestId;
 use crate::route;
-use crate::site_binding::Claim;
 use async_trait::async_trait;
 use pingora::http::{RequestHeader, ResponseHeader};
 use pingora::prelude::{HttpPeer, ProxyHttp, Session};
@@ -176,11 +175,12 @@ impl GateProxy {
     async fn self_check(&self, session: &mut Session, ctx: &mut RequestCtx) -> Result<bool> {
         let gate = &self.gate;
         let kind = {
+            let now = gate.now();
             let eval = gate.evaluate(
                 peer_of(session),
                 &session.req_header().headers,
                 &crate::gate::RouteMatch::default_route(),
-                gate.now(),
+                now,
             );
             let rt = gate.runtime();
             if let Ok(r) = &eval.client {
@@ -190,7 +190,7 @@ impl GateProxy {
                 ctx.shown_ip.is_some(),
                 &eval,
                 &rt.config.client_ip.trusted,
-                gate.now(),
+                now,
             )
         };
         let page = self.render(session, ctx, kind, 200, "self_check");
@@ -236,16 +236,6 @@ fn self_check_page(
         None => PageKind::CheckRegistered,
         Some(site) if check(Binding::Site(site)).pass => PageKind::CheckOwnSchool,
         Some(_) => PageKind::CheckOtherSchool,
-    }
-}
-
-/// The claim's outcome as a metric label.
-fn claim_result(claim: &Claim) -> &'static str {
-    match claim {
-        Claim::Missing => "missing",
-        Claim::Valid { .. } => "valid",
-        Claim::Expired => "expired",
-        Claim::Invalid(_) => "invalid",
     }
 }
 
@@ -314,14 +304,11 @@ impl ProxyHttp for GateProxy {
         }
         if let Some(claim) = &eval.claim {
             ctx.claimed_site = Some(eval.claimed_site().and_then(SiteId::new));
-            ctx.claim = Some(match claim {
-                Claim::Invalid(why) => why.as_str(),
-                other => claim_result(other),
-            });
+            ctx.claim = Some(claim.as_str());
             if route.action != crate::decision::RouteAction::Bypass {
                 gate.metrics
                     .claims
-                    .with_label_values(&[claim_result(claim)])
+                    .with_label_values(&[claim.result()])
                     .inc();
             }
         }

@@ -19,7 +19,7 @@ use super::CompileOptions;
 
 /// Longest accepted site id. BRIN + location code is 6; this leaves room for
 /// other id schemes without letting an id become a log-line payload.
-const MAX_SITE_ID_LEN: usize = 64;
+pub(crate) const MAX_SITE_ID_LEN: usize = 64;
 
 /// Compile a document whose outer shape `document` already checked.
 pub(crate) fn compile_document(
@@ -356,21 +356,38 @@ fn site_id<'a>(
     }
 }
 
-fn id_problem(id: &str) -> Option<String> {
+/// How a string fails the site-id rules (1 to 64 of A-Z, a-z, 0-9, `_`, `-`): the one rule
+/// for the allowlist's site ids and every other place that names a site.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum SiteIdProblem {
+    Empty,
+    TooLong,
+    BadCharacters,
+}
+
+pub(crate) fn site_id_problem(id: &str) -> Option<SiteIdProblem> {
     if id.is_empty() {
-        Some("site id is empty".to_string())
+        Some(SiteIdProblem::Empty)
     } else if id.chars().count() > MAX_SITE_ID_LEN {
-        Some(format!(
-            "site id is longer than {MAX_SITE_ID_LEN} characters"
-        ))
+        Some(SiteIdProblem::TooLong)
     } else if !id
         .bytes()
         .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
     {
-        Some("site id has characters outside A-Z, a-z, 0-9, `_` and `-`".to_string())
+        Some(SiteIdProblem::BadCharacters)
     } else {
         None
     }
+}
+
+fn id_problem(id: &str) -> Option<String> {
+    site_id_problem(id).map(|p| match p {
+        SiteIdProblem::Empty => "site id is empty".to_string(),
+        SiteIdProblem::TooLong => format!("site id is longer than {MAX_SITE_ID_LEN} characters"),
+        SiteIdProblem::BadCharacters => {
+            "site id has characters outside A-Z, a-z, 0-9, `_` and `-`".to_string()
+        }
+    })
 }
 
 #[cfg(test)]

@@ -395,6 +395,17 @@ fn overrides() -> Overrides {
 
 /// Decide in enforce mode with a claim, the route's `missing` and the overrides.
 fn bound(peer: &str, claim: SiteClaim<'_>, any_site: bool, at: OffsetDateTime) -> Decision {
+    with_overrides(peer, R::Enforce, Binding::of(claim, any_site), Enforce, at)
+}
+
+/// Decide with the overrides for a peer that sends no forwarding header.
+fn with_overrides(
+    peer: &str,
+    route: RouteAction,
+    binding: Binding<'_>,
+    mode: Mode,
+    at: OffsetDateTime,
+) -> Decision {
     let s = snapshot();
     let o = overrides();
     let t = trusted();
@@ -406,13 +417,13 @@ fn bound(peer: &str, claim: SiteClaim<'_>, any_site: bool, at: OffsetDateTime) -
     );
     decide(Input {
         client: client.as_ref(),
-        route: R::Enforce,
-        binding: Binding::of(claim, any_site),
+        route,
+        binding,
         snapshot: Some(&s),
         overrides: Some(&o),
         trusted: &t,
         at,
-        mode: Enforce,
+        mode,
         enforce_from: None,
     })
 }
@@ -522,27 +533,7 @@ fn claim_problems_block_a_registered_address_with_their_own_reason() {
 
 #[test]
 fn claim_reasons_are_would_block_in_report_only() {
-    let s = snapshot();
-    let t = trusted();
-    let client = resolve(
-        PeerAddr(Some("192.0.2.1".parse().unwrap())),
-        std::iter::empty(),
-        HeaderMode::XForwardedFor,
-        &t,
-    );
-    let at = |mode, binding| {
-        key(decide(Input {
-            client: client.as_ref(),
-            route: R::Enforce,
-            binding,
-            snapshot: Some(&s),
-            overrides: None,
-            trusted: &t,
-            at: NOW,
-            mode,
-            enforce_from: None,
-        }))
-    };
+    let at = |mode, binding| key(with_overrides("192.0.2.1", R::Enforce, binding, mode, NOW));
     assert_eq!(
         at(ReportOnly, Binding::Site("B")),
         d(Allow, OtherSite, true)
@@ -598,27 +589,14 @@ fn a_deny_override_wins_over_every_allow_but_bypass() {
             d(Block, OverrideDeny, false)
         );
     }
-    let s = snapshot();
-    let o = overrides();
-    let t = trusted();
-    let client = resolve(
-        PeerAddr(Some("192.0.2.5".parse().unwrap())),
-        std::iter::empty(),
-        HeaderMode::XForwardedFor,
-        &t,
-    );
     let with = |route, mode| {
-        key(decide(Input {
-            client: client.as_ref(),
+        key(with_overrides(
+            "192.0.2.5",
             route,
-            binding: Binding::AnySite,
-            snapshot: Some(&s),
-            overrides: Some(&o),
-            trusted: &t,
-            at: NOW,
+            Binding::AnySite,
             mode,
-            enforce_from: None,
-        }))
+            NOW,
+        ))
     };
     assert_eq!(with(R::Bypass, Enforce), d(Bypass, BypassRoute, false));
     assert_eq!(with(R::Enforce, ReportOnly), d(Allow, OverrideDeny, true));

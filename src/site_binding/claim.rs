@@ -29,6 +29,17 @@ impl Claim {
         }
     }
 
+    /// The outcome alone, for metric labels and `explain`: `missing`, `valid`, `expired` or
+    /// `invalid`.
+    pub fn result(&self) -> &'static str {
+        match self {
+            Claim::Missing => "missing",
+            Claim::Valid { .. } => "valid",
+            Claim::Expired => "expired",
+            Claim::Invalid(_) => "invalid",
+        }
+    }
+
     /// Short snake_case summary for logs and `explain`: `missing`, `valid`, `expired`, or the
     /// [`InvalidClaim`] reason.
     pub fn as_str(&self) -> &'static str {

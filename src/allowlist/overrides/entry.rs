@@ -20,9 +20,6 @@ use super::OverrideOptions;
 /// Path under which unknown entry fields are counted.
 pub(super) const UNKNOWN_PREFIX: &str = "entries[].";
 
-/// Longest accepted `site`, the same limit as an allowlist site id.
-const MAX_SITE_LEN: usize = 64;
-
 /// What an override does to the addresses in its range.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -268,20 +265,18 @@ fn range_kind(p: &RangeProblem) -> OverrideProblemKind {
     }
 }
 
-/// Why `site` could never name an allowlist site, if it could not. The same
-/// rules as the allowlist's site ids (`compile.rs`), so that a stray space or
-/// a typo'd character is caught here instead of silently never matching.
+/// Why `site` could never name an allowlist site, if it could not: the allowlist's own
+/// site-id rules, so that a stray space or a typo'd character is caught here instead of
+/// silently never matching.
 fn site_problem(site: &str) -> Option<String> {
-    if site.is_empty() {
-        Some("`site` is empty (leave it out for \"any registered location\")".to_string())
-    } else if site.chars().count() > MAX_SITE_LEN {
-        Some(format!("`site` is longer than {MAX_SITE_LEN} characters"))
-    } else if !site
-        .bytes()
-        .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
-    {
-        Some("`site` has characters outside A-Z, a-z, 0-9, `_` and `-`".to_string())
-    } else {
-        None
-    }
+    use crate::allowlist::compile::{site_id_problem, SiteIdProblem, MAX_SITE_ID_LEN};
+    site_id_problem(site).map(|p| match p {
+        SiteIdProblem::Empty => {
+            "`site` is empty (leave it out for \"any registered location\")".to_string()
+        }
+        SiteIdProblem::TooLong => format!("`site` is longer than {MAX_SITE_ID_LEN} characters"),
+        SiteIdProblem::BadCharacters => {
+            "`site` has characters outside A-Z, a-z, 0-9, `_` and `-`".to_string()
+        }
+    })
 }

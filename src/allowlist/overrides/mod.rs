@@ -141,6 +141,17 @@ impl Overrides {
         })
     }
 
+    /// Every accepted entry covering `ip`, expired or not, as `/status` shows entries (for
+    /// `explain`: support sees an expired entry too, and its reason).
+    pub fn covering_json(&self, ip: IpAddr, at: OffsetDateTime) -> Vec<Value> {
+        let ip = ip.to_canonical();
+        self.entries
+            .iter()
+            .filter(|e| e.covers(ip))
+            .map(|e| entry_json(e, at))
+            .collect()
+    }
+
     /// Accepted entries, in file order, expired ones included.
     pub fn entries(&self) -> &[OverrideEntry] {
         &self.entries
