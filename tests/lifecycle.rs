@@ -45,17 +45,6 @@ async fn status_json(gate: &TestGate) -> Value {
         .unwrap()
 }
 
-async fn metrics(gate: &TestGate) -> String {
-    client()
-        .get(gate.admin_url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap()
-}
-
 async fn reload(gate: &TestGate, query: &str) -> (u16, Value) {
     let resp = client()
         .post(gate.admin_url(&format!("/reload{query}")))
@@ -139,7 +128,7 @@ async fn invalid_or_half_written_file_keeps_the_last_good() {
     assert_eq!(status_for(&gate, "203.0.113.50").await, 403);
     assert!(
         metric(
-            &metrics(&gate).await,
+            &gate.metrics().await,
             "poortwachter_allowlist_sync_total{result=\"invalid\"}"
         )
         .unwrap()
@@ -262,7 +251,7 @@ async fn admin_store_sync_guards_and_failures() {
         "{s}"
     );
     assert_eq!(status_for(&gate, "192.0.2.1").await, 200);
-    let m = metrics(&gate).await;
+    let m = gate.metrics().await;
     for result in [
         "ok",
         "not_modified",
@@ -379,7 +368,7 @@ async fn store_down_at_start_serves_last_good_or_fails_closed() {
     assert_eq!(s["allowlist"]["version"], "l1");
     assert_eq!(
         metric(
-            &metrics(&gate).await,
+            &gate.metrics().await,
             "poortwachter_allowlist_from_last_good"
         ),
         Some(1.0)
@@ -403,7 +392,7 @@ async fn store_down_at_start_serves_last_good_or_fails_closed() {
     .await;
     assert_eq!(
         metric(
-            &metrics(&gate).await,
+            &gate.metrics().await,
             "poortwachter_allowlist_from_last_good"
         ),
         Some(0.0)
@@ -485,7 +474,7 @@ async fn config_reload_applies_mode_and_reports_restart_settings() {
     assert_eq!(code, 200, "{r}");
     assert_eq!(r["config"]["restart_required"], json!([]));
     assert_eq!(status_for(&gate, "203.0.113.50").await, 200);
-    let m = metrics(&gate).await;
+    let m = gate.metrics().await;
     assert_eq!(
         metric(&m, "poortwachter_mode{mode=\"report-only\"}"),
         Some(1.0)
@@ -510,7 +499,7 @@ async fn config_reload_applies_mode_and_reports_restart_settings() {
     assert_eq!(status_for(&gate, "203.0.113.50").await, 200);
     assert_eq!(
         metric(
-            &metrics(&gate).await,
+            &gate.metrics().await,
             "poortwachter_config_reloads_total{result=\"error\"}"
         ),
         Some(1.0)
@@ -635,7 +624,7 @@ async fn reading_the_file_does_not_trigger_another_read() {
     // at dozens of reads a second.
     let window = std::time::Instant::now() + Duration::from_millis(500);
     while std::time::Instant::now() < window {
-        let m = metrics(&gate).await;
+        let m = gate.metrics().await;
         let syncs: f64 = ["ok", "not_modified"]
             .iter()
             .map(|r| {

@@ -173,14 +173,7 @@ async fn enforce_from_switches_from_report_only_without_a_restart() {
     let (code, body) = get(&gate, "/", "203.0.113.50", None).await;
     assert_eq!(code, 403, "{body}");
     assert_eq!(get(&gate, "/", "192.0.2.1", None).await.0, 200);
-    let t = client()
-        .get(gate.admin_url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let t = gate.metrics().await;
     assert_eq!(
         metric(
             &t,

@@ -124,12 +124,7 @@ async fn admin_json(gate: &TestGate, path: &str) -> serde_json::Value {
 async fn own_school_passes_and_every_other_claim_is_refused_with_its_reason() {
     let files = Files::new();
     let up = Upstream::start("a").await;
-    let gate = start_gate(GateSpec {
-        upstreams: vec![up.addr],
-        extra: files.binding("block"),
-        ..Default::default()
-    })
-    .await;
+    let gate = start_gate(binding_spec(&files, &up)).await;
 
     // Own school, from its registered address: through, with the verified site upstream.
     let (code, body) = get(&gate, "/toets", "192.0.2.1", Some(&good("12AB00"))).await;
@@ -203,14 +198,7 @@ async fn own_school_passes_and_every_other_claim_is_refused_with_its_reason() {
         "only allowed requests reached the upstream"
     );
 
-    let t = client()
-        .get(gate.admin_url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let t = gate.metrics().await;
     assert_eq!(
         metric(&t, "poortwachter_requests_total{decision=\"block\",reason=\"other_site\",route=\"default\"}"),
         Some(1.0)
@@ -254,12 +242,7 @@ mod base64_url {
 async fn keys_rotate_without_a_restart() {
     let files = Files::new();
     let up = Upstream::start("a").await;
-    let gate = start_gate(GateSpec {
-        upstreams: vec![up.addr],
-        extra: files.binding("block"),
-        ..Default::default()
-    })
-    .await;
+    let gate = start_gate(binding_spec(&files, &up)).await;
     let new_token = token("12AB00", "k1", SECRET_2, 600);
     assert_eq!(get(&gate, "/", "192.0.2.1", Some(&new_token)).await.0, 403);
     // The key file changes (a secret rotated by the deployment): picked up by itself.
@@ -307,6 +290,15 @@ fn overrides_in(days: i64) -> String {
         &at.format(&time::format_description::well_known::Rfc3339)
             .unwrap(),
     )
+}
+
+/// A gate in front of `up` with the site binding of [`Files::binding`].
+fn binding_spec(files: &Files, up: &Upstream) -> GateSpec {
+    GateSpec {
+        upstreams: vec![up.addr],
+        extra: files.binding("block"),
+        ..Default::default()
+    }
 }
 
 fn overrides_spec(files: &Files, up: &Upstream, extra: String) -> GateSpec {
@@ -430,11 +422,9 @@ async fn report_only_lists_the_schools_that_would_be_blocked() {
     let files = Files::new();
     let up = Upstream::start("a").await;
     let gate = start_gate(GateSpec {
-        upstreams: vec![up.addr],
         mode: "report-only",
-        extra: files.binding("block"),
         admin_token: true,
-        ..Default::default()
+        ..binding_spec(&files, &up)
     })
     .await;
     // All let through; three would have been blocked.
@@ -499,12 +489,7 @@ async fn report_only_lists_the_schools_that_would_be_blocked() {
 async fn self_check_says_whether_the_address_is_registered_for_this_school() {
     let files = Files::new();
     let up = Upstream::start("a").await;
-    let gate = start_gate(GateSpec {
-        upstreams: vec![up.addr],
-        extra: files.binding("block"),
-        ..Default::default()
-    })
-    .await;
+    let gate = start_gate(binding_spec(&files, &up)).await;
     const CHECK: &str = "/.well-known/poortwachter/check";
     let (code, v) = get(&gate, CHECK, "192.0.2.1", Some(&good("12AB00"))).await;
     assert_eq!(code, 200);
@@ -755,10 +740,8 @@ async fn support_endpoints_need_a_configured_token() {
     let files = Files::new();
     let up = Upstream::start("a").await;
     let gate = start_gate(GateSpec {
-        upstreams: vec![up.addr],
         mode: "report-only",
-        extra: files.binding("block"),
-        ..Default::default()
+        ..binding_spec(&files, &up)
     })
     .await;
     assert_eq!(get(&gate, "/", "192.0.2.1", None).await.0, 200);
