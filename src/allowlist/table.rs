@@ -3,14 +3,24 @@
 //! segments that each carry the sorted list of values (site or exception
 //! indices) of every input range covering them.
 //!
-//! Built once per allowlist by a sort and a sweep, then read per request with
-//! a two-level binary search and no allocation: all value lists live in one
-//! flat `Vec<u32>`, each segment holds an (offset, len) into it.
+//! Built once per allowlist by a sort (and a sweep when ranges overlap), then
+//! read per request with one binary search and no allocation: all value lists
+//! live in one flat `Vec<u32>`, each segment holds an (offset, len) into it.
 
 use std::collections::BTreeMap;
 
 /// A key space: IPv4 addresses as u32, IPv6 as u128.
 pub(crate) trait Key: Copy + Ord {
+    /// What the search compares: the part of a key that orders the segment
+    /// starts in practice, half the size of an IPv6 key.
+    type Probe: Copy + Ord;
+
+    /// IPv4: the whole address. IPv6: its upper 64 bits, the network half.
+    /// Ordering is kept (`a <= b` implies `a.probe() <= b.probe()`), so a
+    /// search on probes finds the right segment unless several starts share
+    /// the key's probe; [`IntervalTable::get`] settles that rare case.
+    fn probe(self) -> Self::Probe;
+
     /// The next key, or `None` at the top of the space (so a range ending at
     /// 255.255.255.255 or ffff:...:ffff never overflows).
     fn successor(self) -> Option<Self>;
@@ -23,7 +33,13 @@ pub(crate) trait Key: Copy + Ord {
 }
 
 impl Key for u32 {
+    type Probe = u32;
     const MAX: Self = u32::MAX;
+
+    #[inline]
+    fn probe(self) -> u32 {
+        self
+    }
 
     fn successor(self) -> Option<Self> {
         self.checked_add(1)
@@ -35,7 +51,13 @@ impl Key for u32 {
 }
 
 impl Key for u128 {
+    type Probe = u64;
     const MAX: Self = u128::MAX;
+
+    #[inline]
+    fn probe(self) -> u64 {
+        (self >> 64) as u64
+    }
 
     fn successor(self) -> Option<Self> {
         self.checked_add(1)
@@ -46,11 +68,13 @@ impl Key for u128 {
     }
 }
 
-/// The rest of a segment: where it ends and its slice of the value list.
-/// Kept apart from the starts so the search scans only keys, and a lookup
+/// A segment: where it starts and ends and its slice of the value list.
+/// Kept apart from the probes so the search scans only those, and a lookup
 /// touches this once, at the end.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Segment<K> {
+    /// First key inside the segment.
+    start: K,
     /// Last key inside the segment (inclusive).
     last: K,
     offset: u32,
@@ -67,18 +91,18 @@ pub(crate) struct TableOverflow {
     pub entries: usize,
 }
 
-/// Sorted disjoint covered segments `[starts[i], segments[i].last]`, each
-/// mapping to a non-empty slice of `values`. Uncovered space has no segment,
+/// Sorted disjoint covered segments `[start, last]`, each mapping to a
+/// non-empty slice of `values`. Uncovered space has no segment,
 /// so the arrays hold only what is registered (half the size of a table that
 /// also stored the gaps). Touching segments with the same list are merged.
 ///
-/// The search is one plain binary search over `starts`: measured faster at
-/// 100k ranges than a two-level search (an index of every 64th start), a
-/// search on the upper 64 bits of IPv6 keys, and an Eytzinger layout
-/// (benches/README.md).
+/// The search is one binary search over `probes` (every segment's
+/// `start.probe()`): for IPv6 an array of u64, half the size of the starts,
+/// which keeps more of the search in the CPU cache (benches/README.md has
+/// the layouts compared).
 #[derive(Debug, Clone)]
-pub(crate) struct IntervalTable<K> {
-    starts: Box<[K]>,
+pub(crate) struct IntervalTable<K: Key> {
+    probes: Box<[K::Probe]>,
     segments: Box<[Segment<K>]>,
     values: Box<[u32]>,
 }
@@ -86,7 +110,7 @@ pub(crate) struct IntervalTable<K> {
 impl<K: Key> Default for IntervalTable<K> {
     fn default() -> Self {
         IntervalTable {
-            starts: Box::new([]),
+            probes: Box::new([]),
             segments: Box::new([]),
             values: Box::new([]),
         }
@@ -115,7 +139,6 @@ impl<K: Key> IntervalTable<K> {
             .collect();
         sorted.sort_unstable();
         let values_fit = u32::try_from(sorted.len()).is_ok();
-        let mut starts: Vec<K> = Vec::with_capacity(sorted.len());
         let mut segments: Vec<Segment<K>> = Vec::with_capacity(sorted.len());
         let mut values: Vec<u32> = Vec::with_capacity(sorted.len());
         for (first, last, value) in sorted {
@@ -128,8 +151,8 @@ impl<K: Key> IntervalTable<K> {
                     continue;
                 }
             }
-            starts.push(first);
             segments.push(Segment {
+                start: first,
                 last,
                 offset: values.len() as u32,
                 len: 1,
@@ -137,11 +160,7 @@ impl<K: Key> IntervalTable<K> {
             });
             values.push(value);
         }
-        Some(IntervalTable {
-            starts: starts.into_boxed_slice(),
-            segments: segments.into_boxed_slice(),
-            values: values.into_boxed_slice(),
-        })
+        Some(Self::from_parts(segments, values))
     }
 
     /// The general case: ranges may overlap, segments may carry several values.
@@ -161,7 +180,6 @@ impl<K: Key> IntervalTable<K> {
         }
         events.sort_unstable();
 
-        let mut starts: Vec<K> = Vec::new();
         let mut segments: Vec<Segment<K>> = Vec::new();
         let mut values: Vec<u32> = Vec::new();
         // value -> how many currently open ranges carry it (the same site may
@@ -216,10 +234,10 @@ impl<K: Key> IntervalTable<K> {
                     entries: values.len(),
                 });
             };
-            starts.push(at);
             // Provisional: runs to the top of the space unless a later
             // boundary closes it.
             segments.push(Segment {
+                start: at,
                 last: K::MAX,
                 offset,
                 len,
@@ -227,22 +245,36 @@ impl<K: Key> IntervalTable<K> {
             });
             open = true;
         }
-        Ok(IntervalTable {
-            starts: starts.into_boxed_slice(),
+        Ok(Self::from_parts(segments, values))
+    }
+
+    fn from_parts(segments: Vec<Segment<K>>, values: Vec<u32>) -> Self {
+        IntervalTable {
+            probes: segments.iter().map(|s| s.start.probe()).collect(),
             segments: segments.into_boxed_slice(),
             values: values.into_boxed_slice(),
-        })
+        }
     }
 
     /// The values of every range containing `key` (sorted, deduplicated).
     #[inline]
     pub(crate) fn get(&self, key: K) -> &[u32] {
-        // `after` = number of segment starts <= key; segment `after - 1` (if
-        // any) is the only one that can contain `key`.
-        let after = count_at_most(&self.starts, key);
-        let Some(seg) = after.checked_sub(1).and_then(|i| self.segments.get(i)) else {
+        // `after` = number of segments whose probe is <= the key's; all later
+        // segments start above `key`.
+        let mut after = count_at_most(&self.probes, key.probe());
+        let Some(mut seg) = after.checked_sub(1).and_then(|i| self.segments.get(i)) else {
             return &[];
         };
+        if seg.start > key {
+            // Never for IPv4. For IPv6: `seg` starts in the key's /64 but
+            // above the key, so the segment holding `key`, if any, is an
+            // earlier one: settle it on full keys, among those segments only.
+            after = self.segments[..after].partition_point(|s| s.start <= key);
+            let Some(earlier) = after.checked_sub(1).and_then(|i| self.segments.get(i)) else {
+                return &[];
+            };
+            seg = earlier;
+        }
         if key > seg.last {
             return &[];
         }
@@ -258,7 +290,7 @@ impl<K: Key> IntervalTable<K> {
     /// Number of covered segments (for tests and sizing).
     #[cfg(test)]
     pub(crate) fn segment_count(&self) -> usize {
-        self.starts.len()
+        self.segments.len()
     }
 }
 
@@ -324,7 +356,7 @@ mod tests {
             let sweep = IntervalTable::build_sweep(&ranges).expect("fits");
             if let Some(fast) = IntervalTable::build_disjoint(&ranges) {
                 fast_built += 1;
-                assert_eq!(fast.starts, sweep.starts, "{ranges:?}");
+                assert_eq!(fast.probes, sweep.probes, "{ranges:?}");
                 assert_eq!(fast.segments, sweep.segments, "{ranges:?}");
                 assert_eq!(fast.values, sweep.values, "{ranges:?}");
             }
@@ -487,5 +519,21 @@ mod tests {
                 .collect();
             assert_eq!(t.get(key), expected.as_slice(), "{key:x}");
         }
+    }
+
+    /// A key in the same /64 as the table's first start but below it: the
+    /// refinement finds no earlier segment.
+    #[test]
+    fn ipv6_key_below_the_first_start_in_its_slash_64() {
+        let net = |lo: u128| (7u128 << 64) | lo;
+        let t = IntervalTable::<u128>::build(&[(net(10), net(20), 1), (net(30), net(30), 2)])
+            .expect("fits");
+        assert_eq!(t.get(net(0)), &[] as &[u32]);
+        assert_eq!(t.get(net(9)), &[] as &[u32]);
+        assert_eq!(t.get(net(10)), &[1]);
+        assert_eq!(t.get(net(25)), &[] as &[u32]);
+        assert_eq!(t.get(net(30)), &[2]);
+        assert_eq!(t.get(net(31)), &[] as &[u32]);
+        assert_eq!(t.get(7u128 << 64 | u128::from(u64::MAX)), &[] as &[u32]);
     }
 }
