@@ -2,11 +2,14 @@
 //! in one process (tests) never share counters. Labels are low-cardinality only: never a
 //! school id or an address.
 
+use crate::client_ip::ClientIpSource;
 use crate::decision::{Decision, Reason, Verdict};
+use crate::page::PageKind;
 use pingora_prometheus::prometheus::{
     self, Encoder, Gauge, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec,
     IntGauge, IntGaugeVec, Opts, Registry, TextEncoder,
 };
+use std::sync::OnceLock;
 
 /// The `route` label of requests no `[[route]]` matched.
 pub const DEFAULT_ROUTE: &str = "default";
@@ -46,6 +49,27 @@ pub struct Metrics {
     pub key_reloads: IntCounterVec,
     pub claims: IntCounterVec,
     pub would_block_report_dropped: IntCounter,
+    /// The per-request series, each looked up once and then kept.
+    children: Children,
+}
+
+/// Children of the labelled metrics every request touches, resolved on first use:
+/// `with_label_values` hashes the label values on every call, ~3% of a blocked request
+/// (benches/README.md). Filled lazily, so a series appears only once it has been counted,
+/// exactly as before. None of these vectors is ever reset, so a kept child stays the
+/// registry's.
+#[derive(Default)]
+struct Children {
+    /// `requests_total{route="default"}` by verdict and reason: most requests match no route.
+    default_route: [[OnceLock<IntCounter>; Reason::ALL.len()]; 3],
+    would_block: [OnceLock<IntCounter>; Reason::ALL.len()],
+    duration: [OnceLock<prometheus::Histogram>; 3],
+    /// Peer, header, unresolvable.
+    client_ip: [OnceLock<IntCounter>; 3],
+    /// By page kind, then HTML / JSON.
+    pages: [[OnceLock<IntCounter>; PageKind::ALL.len()]; 2],
+    /// 1xx to 5xx.
+    upstream: [OnceLock<IntCounter>; 5],
 }
 
 fn reg<T: prometheus::core::Collector + Clone + 'static>(registry: &Registry, c: T) -> T {
@@ -294,6 +318,7 @@ impl Metrics {
                 .expect("valid metric"),
             ),
             registry,
+            children: Children::default(),
         };
         m.build_info
             .with_label_values(&[env!("CARGO_PKG_VERSION")])
@@ -357,14 +382,60 @@ impl Metrics {
 
     /// Count one decided request.
     pub fn observe_decision(&self, d: &Decision, route: &str) {
-        self.requests
-            .with_label_values(&[d.verdict.as_str(), d.reason.as_str(), route])
-            .inc();
+        let labels = [d.verdict.as_str(), d.reason.as_str(), route];
+        if route == DEFAULT_ROUTE {
+            let cell = &self.children.default_route[d.verdict as usize][d.reason as usize];
+            cell.get_or_init(|| self.requests.with_label_values(&labels))
+                .inc();
+        } else {
+            self.requests.with_label_values(&labels).inc();
+        }
         if d.would_block {
-            self.would_block
-                .with_label_values(&[d.reason.as_str()])
+            let cell = &self.children.would_block[d.reason as usize];
+            cell.get_or_init(|| self.would_block.with_label_values(&[d.reason.as_str()]))
                 .inc();
         }
+    }
+
+    /// Time one decided request took, from start to the end of its response.
+    pub fn observe_duration(&self, verdict: Verdict, seconds: f64) {
+        let cell = &self.children.duration[verdict as usize];
+        cell.get_or_init(|| self.request_duration.with_label_values(&[verdict.as_str()]))
+            .observe(seconds);
+    }
+
+    /// Count which address a decided request was judged by (`None`: none could be).
+    pub fn count_client_ip(&self, source: Option<ClientIpSource>) {
+        let (i, label) = match source {
+            Some(ClientIpSource::Peer) => (0, "peer"),
+            Some(ClientIpSource::Header) => (1, "header"),
+            None => (2, "unresolvable"),
+        };
+        let cell = &self.children.client_ip[i];
+        cell.get_or_init(|| self.client_ip.with_label_values(&[label]))
+            .inc();
+    }
+
+    /// Count one page served by the gate itself.
+    pub fn count_page(&self, kind: PageKind, json: bool) {
+        let cell = &self.children.pages[usize::from(json)][kind as usize];
+        let format = if json { "json" } else { "html" };
+        cell.get_or_init(|| self.pages.with_label_values(&[kind.key(), format]))
+            .inc();
+    }
+
+    /// Count one upstream response by status class.
+    pub fn count_upstream_response(&self, status: u16) {
+        let (i, class) = match status {
+            100..=199 => (0, "1xx"),
+            200..=299 => (1, "2xx"),
+            300..=399 => (2, "3xx"),
+            400..=499 => (3, "4xx"),
+            _ => (4, "5xx"),
+        };
+        let cell = &self.children.upstream[i];
+        cell.get_or_init(|| self.upstream_responses.with_label_values(&[class]))
+            .inc();
     }
 
     /// Prometheus text exposition of this registry.
@@ -375,5 +446,108 @@ impl Metrics {
             tracing::error!(error = %e, "cannot encode metrics");
         }
         (encoder.format_type().to_string(), buf)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn exposition(m: &Metrics) -> String {
+        String::from_utf8(m.encode().1).expect("text exposition is UTF-8")
+    }
+
+    fn decision(verdict: Verdict, reason: Reason, would_block: bool) -> Decision {
+        Decision {
+            verdict,
+            reason,
+            would_block,
+            site: None,
+        }
+    }
+
+    /// The kept children are the registry's own series: counts through them show in the
+    /// exposition, per label set, next to the ones counted by label lookup.
+    #[test]
+    fn kept_children_count_into_the_registry() {
+        let m = Metrics::new(Registry::new());
+        let blocked = decision(Verdict::Block, Reason::NotRegistered, false);
+        let let_through = decision(Verdict::Allow, Reason::NotRegistered, true);
+        for _ in 0..3 {
+            m.observe_decision(&blocked, DEFAULT_ROUTE);
+        }
+        m.observe_decision(&blocked, "login");
+        m.observe_decision(&let_through, DEFAULT_ROUTE);
+        m.observe_decision(&let_through, DEFAULT_ROUTE);
+        let requests = |verdict: Verdict, route: &str| {
+            m.requests
+                .with_label_values(&[verdict.as_str(), "not_registered", route])
+                .get()
+        };
+        assert_eq!(requests(Verdict::Block, DEFAULT_ROUTE), 3);
+        assert_eq!(requests(Verdict::Block, "login"), 1);
+        assert_eq!(requests(Verdict::Allow, DEFAULT_ROUTE), 2);
+        assert_eq!(
+            m.would_block.with_label_values(&["not_registered"]).get(),
+            2
+        );
+
+        m.observe_duration(Verdict::Block, 0.002);
+        m.observe_duration(Verdict::Block, 0.004);
+        m.observe_duration(Verdict::Allow, 0.001);
+        let durations = |v: Verdict| {
+            m.request_duration
+                .with_label_values(&[v.as_str()])
+                .get_sample_count()
+        };
+        assert_eq!(
+            (durations(Verdict::Block), durations(Verdict::Allow)),
+            (2, 1)
+        );
+
+        m.count_client_ip(Some(ClientIpSource::Header));
+        m.count_client_ip(Some(ClientIpSource::Header));
+        m.count_client_ip(Some(ClientIpSource::Peer));
+        m.count_client_ip(None);
+        let sources =
+            ["peer", "header", "unresolvable"].map(|s| m.client_ip.with_label_values(&[s]).get());
+        assert_eq!(sources, [1, 2, 1]);
+
+        m.count_page(PageKind::Location, false);
+        m.count_page(PageKind::Location, true);
+        m.count_page(PageKind::Location, true);
+        m.count_page(PageKind::Upstream, false);
+        let pages = |kind: &str, format: &str| m.pages.with_label_values(&[kind, format]).get();
+        assert_eq!(pages("location", "html"), 1);
+        assert_eq!(pages("location", "json"), 2);
+        assert_eq!(pages("upstream", "html"), 1);
+
+        for status in [101, 200, 204, 304, 404, 500, 599] {
+            m.count_upstream_response(status);
+        }
+        let classes = ["1xx", "2xx", "3xx", "4xx", "5xx"]
+            .map(|c| m.upstream_responses.with_label_values(&[c]).get());
+        assert_eq!(classes, [1, 2, 1, 1, 2]);
+    }
+
+    /// A series appears once it has been counted, not before: absent traffic on a page
+    /// or a source is no series, as it was when every count looked its labels up.
+    #[test]
+    fn series_appear_when_first_counted() {
+        let m = Metrics::new(Registry::new());
+        let before = exposition(&m);
+        assert!(!before.contains("poortwachter_pages_total{"), "{before}");
+        assert!(!before.contains("poortwachter_client_ip_resolutions_total{"));
+        m.count_page(PageKind::Claim, true);
+        m.count_client_ip(None);
+        let after = exposition(&m);
+        assert!(
+            after.contains(r#"poortwachter_pages_total{format="json",page="claim"} 1"#),
+            "{after}"
+        );
+        assert!(
+            after.contains(r#"poortwachter_client_ip_resolutions_total{outcome="unresolvable"} 1"#)
+        );
+        assert!(!after.contains(r#"format="html""#));
     }
 }

@@ -131,23 +131,12 @@ impl GateProxy {
         kind: PageKind,
         page: Rendered,
     ) -> Result<()> {
-        let mut resp = ResponseHeader::build(page.status, Some(6))?;
-        resp.insert_header(http::header::CONTENT_TYPE, page.content_type)?;
+        let mut resp = page_head(&page)?;
         resp.insert_header(http::header::CONTENT_LENGTH, page.body.len())?;
-        resp.insert_header(http::header::CACHE_CONTROL, page::CACHE_CONTROL)?;
-        resp.insert_header(http::header::CONTENT_LANGUAGE, page.language)?;
-        resp.insert_header(http::header::VARY, page::VARY)?;
         resp.insert_header("x-request-id", ctx.request_id.as_str())?;
-        let format = if page.content_type.starts_with("application/") {
-            "json"
-        } else {
-            "html"
-        };
         self.gate
             .metrics
-            .pages
-            .with_label_values(&[kind.key(), format])
-            .inc();
+            .count_page(kind, page.content_type.starts_with("application/"));
         ctx.page = Some(kind);
         let head_only = session.req_header().method == http::Method::HEAD;
         session
@@ -158,6 +147,30 @@ impl GateProxy {
         }
         Ok(())
     }
+}
+
+/// A page's response head without its per-request headers (`content-length`,
+/// `x-request-id`). Built once per (status, content type, language) and worker thread,
+/// then cloned: building it per page was a tenth of the blocked path (benches/README.md).
+/// Pages come in a fixed set of variants, so the cache stays a few entries long.
+fn page_head(page: &Rendered) -> Result<ResponseHeader> {
+    type Head = ((u16, &'static str, &'static str), ResponseHeader);
+    thread_local! {
+        static HEADS: std::cell::RefCell<Vec<Head>> = const { std::cell::RefCell::new(Vec::new()) };
+    }
+    let key = (page.status, page.content_type, page.language);
+    HEADS.with_borrow_mut(|heads| {
+        if let Some((_, head)) = heads.iter().find(|(k, _)| *k == key) {
+            return Ok(head.clone());
+        }
+        let mut head = ResponseHeader::build(page.status, Some(6))?;
+        head.insert_header(http::header::CONTENT_TYPE, page.content_type)?;
+        head.insert_header(http::header::CACHE_CONTROL, page::CACHE_CONTROL)?;
+        head.insert_header(http::header::CONTENT_LANGUAGE, page.language)?;
+        head.insert_header(http::header::VARY, page::VARY)?;
+        heads.push((key, head.clone()));
+        Ok(head)
+    })
 }
 
 /// The host a request is for: HTTP/2 `:authority` or an absolute URI first, else `Host`.
@@ -405,13 +418,14 @@ impl ProxyHttp for GateProxy {
         // remove what is written here.
         let rt = self.gate.runtime();
         let client_ip_header = &rt.config.upstream.client_ip_header;
-        let owned: Vec<http::HeaderName> = req
+        // Removed one name at a time (a request rarely carries more than one), without a
+        // list of names per request.
+        while let Some(name) = req
             .headers
             .keys()
-            .filter(|n| forwarding::is_gate_owned(n.as_str(), client_ip_header.as_str()))
+            .find(|n| forwarding::is_gate_owned(n.as_str(), client_ip_header.as_str()))
             .cloned()
-            .collect();
-        for name in owned {
+        {
             req.remove_header(&name);
         }
         if let Some(ip) = ctx.client_ip {
@@ -434,15 +448,8 @@ impl ProxyHttp for GateProxy {
         ctx: &mut RequestCtx,
     ) -> Result<()> {
         resp.insert_header("x-request-id", ctx.request_id.as_str())?;
-        let class = match resp.status.as_u16() {
-            100..=199 => "1xx",
-            200..=299 => "2xx",
-            300..=399 => "3xx",
-            400..=499 => "4xx",
-            _ => "5xx",
-        };
         let m = &self.gate.metrics;
-        m.upstream_responses.with_label_values(&[class]).inc();
+        m.count_upstream_response(resp.status.as_u16());
         if let Some(t) = ctx.upstream_started {
             m.upstream_duration.observe(t.elapsed().as_secs_f64());
         }
@@ -527,16 +534,17 @@ impl ProxyHttp for GateProxy {
                 .as_deref()
                 .unwrap_or(crate::metrics::DEFAULT_ROUTE),
         );
-        m.request_duration
-            .with_label_values(&[d.verdict.as_str()])
-            .observe(elapsed.as_secs_f64());
-        m.client_ip
-            .with_label_values(&[match ctx.source {
-                "peer" => "peer",
-                "unresolvable" => "unresolvable",
-                _ => "header",
-            }])
-            .inc();
+        m.observe_duration(d.verdict, elapsed.as_secs_f64());
+        m.count_client_ip(match ctx.source {
+            "peer" => Some(ClientIpSource::Peer),
+            "unresolvable" => None,
+            _ => Some(ClientIpSource::Header),
+        });
+        // The access log is off at level `warn` (the usual setting under load): skip
+        // rendering its address then.
+        if !tracing::enabled!(target: "poortwachter::access", tracing::Level::INFO) {
+            return;
+        }
         let req = session.req_header();
         let rt = self.gate.runtime();
         let today = self.gate.now().to_offset(time::UtcOffset::UTC).date();

@@ -578,6 +578,53 @@ async fn english_and_json_variants() {
     assert_eq!(body["register"], "203.0.113.50");
 }
 
+/// Page heads are built once per variant and reused: every variant, asked for twice in
+/// turn, keeps its own content type and language, and each answer its own request id and
+/// length.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn page_heads_stay_per_variant() {
+    let up = Upstream::start("a").await;
+    let gate = start_gate(GateSpec {
+        upstreams: vec![up.addr],
+        ..Default::default()
+    })
+    .await;
+    let c = client();
+    let variants = [
+        ("nl", "text/html", "text/html; charset=utf-8", "nl"),
+        ("en", "text/html", "text/html; charset=utf-8", "en"),
+        ("nl", "application/json", "application/problem+json", "nl"),
+        ("en", "application/json", "application/problem+json", "en"),
+    ];
+    let mut ids = std::collections::HashSet::new();
+    for _ in 0..2 {
+        for (language, accept, content_type, content_language) in variants {
+            let resp = c
+                .get(gate.url("/"))
+                .header(XFF, "203.0.113.50")
+                .header("accept-language", language)
+                .header("accept", accept)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(resp.status(), 403);
+            let h = resp.headers().clone();
+            assert_eq!(h["content-type"], content_type, "{language} {accept}");
+            assert_eq!(
+                h["content-language"], content_language,
+                "{language} {accept}"
+            );
+            assert_eq!(h["cache-control"], "no-store, private");
+            assert_eq!(h["vary"], "Accept, Accept-Language");
+            assert_eq!(h.get_all("x-request-id").iter().count(), 1);
+            assert!(ids.insert(h["x-request-id"].to_str().unwrap().to_string()));
+            let body = resp.bytes().await.unwrap();
+            assert_eq!(h["content-length"], body.len().to_string().as_str());
+        }
+    }
+    assert_eq!(up.connections(), 0);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn metrics_count_decisions_and_allowlist() {
     let up = Upstream::start("a").await;

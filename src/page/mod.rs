@@ -54,7 +54,7 @@ pub enum PageKind {
 }
 
 impl PageKind {
-    const ALL: [PageKind; 13] = [
+    pub(crate) const ALL: [PageKind; 13] = [
         PageKind::Location,
         PageKind::OtherSite,
         PageKind::Claim,
