@@ -11,7 +11,13 @@
 set -euo pipefail
 HERE=benches/load
 BIN=$(realpath "${1:-${CARGO_TARGET_DIR:-target}/release/poortwachter}")
-MODE=${MODE:-enforce} LOG=${LOG:-warn} SECS=${SECS:-10} PORT=${PORT:-28500} TOP=${TOP:-25}
+MODE=${MODE:-enforce} LOG=${LOG:-warn} SECS=${SECS:-10} TOP=${TOP:-25}
+# Three loopback ports from PORT, checked free (default: the first free block from 28500).
+if [[ -n ${PORT:-} ]]; then
+    PORT=$(python3 "$HERE/free_ports.py" 3 "$PORT" --exact)
+else
+    PORT=$(python3 "$HERE/free_ports.py" 3 28500)
+fi
 WORK=$(mktemp -d /tmp/poortwachter-profile.XXXXXX)
 PIDS=()
 cleanup() {

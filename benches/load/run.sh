@@ -19,7 +19,8 @@
 # writes it to RESULTS. Everything started is stopped by PID on exit.
 #
 # Settings (defaults): ROUNDS=3 DURATION=10 WARMUP=2 CONNECTIONS=32 READY_STARTS=5
-#   EDGE_CPU=0 LOAD_CPU=1 RANGES=100000 SEED=7 PORT_BASE=28400 RESULTS=benches/load/results.md
+#   EDGE_CPU=0 LOAD_CPU=1 RANGES=100000 SEED=7 RESULTS=benches/load/results.md
+#   PORT_BASE= (20 loopback ports from there; default the first free block from 28400)
 #   THREADS=1 (gate worker threads; nginx has 1 worker) KEEPALIVE= (upstream pool, default the
 #   gate's) LOG=warn (gate log level; at info every access line goes to a file)
 #   SKIP_BUILD=1 BIN=path        use an existing binary
@@ -29,7 +30,7 @@ set -euo pipefail
 
 ROUNDS=${ROUNDS:-3} DURATION=${DURATION:-10} WARMUP=${WARMUP:-2} CONNECTIONS=${CONNECTIONS:-32}
 READY_STARTS=${READY_STARTS:-5} EDGE_CPU=${EDGE_CPU:-0} LOAD_CPU=${LOAD_CPU:-1}
-RANGES=${RANGES:-100000} SEED=${SEED:-7} PORT_BASE=${PORT_BASE:-28400}
+RANGES=${RANGES:-100000} SEED=${SEED:-7}
 THREADS=${THREADS:-1} KEEPALIVE=${KEEPALIVE:-} LOG=${LOG:-warn}
 RESULTS=${RESULTS:-benches/load/results.md}
 HERE=benches/load
@@ -117,6 +118,13 @@ http {
 }
 EOF
 }
+# 20 loopback ports from PORT_BASE, checked free by binding each (a busy one would make
+# another program's listener look like an edge): the given block, or the first free one.
+if [[ -n ${PORT_BASE:-} ]]; then
+    PORT_BASE=$(python3 "$HERE/free_ports.py" 20 "$PORT_BASE" --exact)
+else
+    PORT_BASE=$(python3 "$HERE/free_ports.py" 20 28400)
+fi
 UP_PORT=$((PORT_BASE + 1))
 mkdir -p "$WORK/upstream"
 nginx_conf "$WORK/upstream" "$UP_PORT" 'location / { return 200 "ok\n"; }' >"$WORK/upstream/nginx.conf"
