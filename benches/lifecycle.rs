@@ -103,7 +103,10 @@ fn main() {
     // its own and may take a moment longer to accept.
     let deadline = Instant::now() + Duration::from_secs(10);
     while status_of(proxy, "/", "192.0.2.1") != Some(200) {
-        assert!(Instant::now() < deadline, "a registered address never got through");
+        assert!(
+            Instant::now() < deadline,
+            "a registered address never got through"
+        );
         std::thread::sleep(Duration::from_millis(1));
     }
     let rss_ready = rss_kib(gate.0.id());
