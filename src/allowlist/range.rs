@@ -129,11 +129,11 @@ fn parse_v6_common(text: &[u8]) -> Option<Ipv6Addr> {
     while i < text.len() {
         let mut value: u16 = 0;
         let mut digits = 0;
-        while let Some(d) = text.get(i).and_then(|&b| hex_digit(b)) {
+        while let Some(d) = text.get(i).and_then(|&b| char::from(b).to_digit(16)) {
             if digits == 4 {
                 return None;
             }
-            value = (value << 4) | u16::from(d);
+            value = (value << 4) | d as u16;
             digits += 1;
             i += 1;
         }
@@ -171,15 +171,6 @@ fn parse_v6_common(text: &[u8]) -> Option<Ipv6Addr> {
         groups = head;
     }
     Some(Ipv6Addr::from(groups))
-}
-
-fn hex_digit(b: u8) -> Option<u8> {
-    match b {
-        b'0'..=b'9' => Some(b - b'0'),
-        b'a'..=b'f' => Some(b - b'a' + 10),
-        b'A'..=b'F' => Some(b - b'A' + 10),
-        _ => None,
-    }
 }
 
 /// A strict dotted quad, exactly what std's parser accepts (tested against it): four
