@@ -173,6 +173,20 @@ fn page_head(page: &Rendered) -> Result<ResponseHeader> {
     })
 }
 
+/// The client address in the access log's privacy form, rendered when the line is written.
+struct LoggedAddress<'a> {
+    form: &'a crate::privacy::LogAddress,
+    ip: IpAddr,
+    gate: &'a Gate,
+}
+
+impl std::fmt::Display for LoggedAddress<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let today = self.gate.now().to_offset(time::UtcOffset::UTC).date();
+        f.write_str(&self.form.render(self.ip, today))
+    }
+}
+
 /// The host a request is for: HTTP/2 `:authority` or an absolute URI first, else `Host`.
 fn request_host(req: &RequestHeader) -> Option<&str> {
     match req.uri.authority() {
@@ -540,21 +554,18 @@ impl ProxyHttp for GateProxy {
             "unresolvable" => None,
             _ => Some(ClientIpSource::Header),
         });
-        // The access log is off at level `warn` (the usual setting under load): skip
-        // rendering its address then.
-        if !tracing::enabled!(target: "poortwachter::access", tracing::Level::INFO) {
-            return;
-        }
         let req = session.req_header();
         let rt = self.gate.runtime();
-        let today = self.gate.now().to_offset(time::UtcOffset::UTC).date();
-        let client_ip = ctx
-            .client_ip
-            .map(|ip| rt.config.log.client_ip.render(ip, today));
+        // Field values are evaluated only when the line is written, and the address rendered
+        // only then: the access log is often off under load (level `warn`).
         tracing::info!(
             target: "poortwachter::access",
             request_id = %ctx.request_id,
-            client_ip = client_ip.as_deref(),
+            client_ip = ctx.client_ip.map(|ip| tracing::field::display(LoggedAddress {
+                form: &rt.config.log.client_ip,
+                ip,
+                gate: &self.gate,
+            })),
             client_ip_source = ctx.source,
             site = ctx.site.as_ref().map(SiteId::as_str),
             claimed_site = ctx.claimed_site.flatten().as_ref().map(SiteId::as_str),
