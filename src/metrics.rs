@@ -72,6 +72,16 @@ struct Children {
     upstream: [OnceLock<IntCounter>; 5],
 }
 
+/// Use the kept child at `i` of `cells`, resolved on first use. An index beyond the array
+/// (an enum grown without its `ALL` list) resolves the child on every call rather than
+/// panicking on the request path.
+fn with_child<T>(cells: &[OnceLock<T>], i: usize, resolve: impl FnOnce() -> T, f: impl FnOnce(&T)) {
+    match cells.get(i) {
+        Some(cell) => f(cell.get_or_init(resolve)),
+        None => f(&resolve()),
+    }
+}
+
 fn reg<T: prometheus::core::Collector + Clone + 'static>(registry: &Registry, c: T) -> T {
     // Names are fixed in this file and registered once per registry, so a clash is a bug.
     registry
@@ -384,24 +394,35 @@ impl Metrics {
     pub fn observe_decision(&self, d: &Decision, route: &str) {
         let labels = [d.verdict.as_str(), d.reason.as_str(), route];
         if route == DEFAULT_ROUTE {
-            let cell = &self.children.default_route[d.verdict as usize][d.reason as usize];
-            cell.get_or_init(|| self.requests.with_label_values(&labels))
-                .inc();
+            let row = self.children.default_route.get(d.verdict as usize);
+            let cells = row.map_or(&[][..], |r| &r[..]);
+            with_child(
+                cells,
+                d.reason as usize,
+                || self.requests.with_label_values(&labels),
+                IntCounter::inc,
+            );
         } else {
             self.requests.with_label_values(&labels).inc();
         }
         if d.would_block {
-            let cell = &self.children.would_block[d.reason as usize];
-            cell.get_or_init(|| self.would_block.with_label_values(&[d.reason.as_str()]))
-                .inc();
+            with_child(
+                &self.children.would_block,
+                d.reason as usize,
+                || self.would_block.with_label_values(&[d.reason.as_str()]),
+                IntCounter::inc,
+            );
         }
     }
 
     /// Time one decided request took, from start to the end of its response.
     pub fn observe_duration(&self, verdict: Verdict, seconds: f64) {
-        let cell = &self.children.duration[verdict as usize];
-        cell.get_or_init(|| self.request_duration.with_label_values(&[verdict.as_str()]))
-            .observe(seconds);
+        with_child(
+            &self.children.duration,
+            verdict as usize,
+            || self.request_duration.with_label_values(&[verdict.as_str()]),
+            |h| h.observe(seconds),
+        );
     }
 
     /// Count which address a decided request was judged by (`None`: none could be).
@@ -411,17 +432,23 @@ impl Metrics {
             Some(ClientIpSource::Header) => (1, "header"),
             None => (2, "unresolvable"),
         };
-        let cell = &self.children.client_ip[i];
-        cell.get_or_init(|| self.client_ip.with_label_values(&[label]))
-            .inc();
+        with_child(
+            &self.children.client_ip,
+            i,
+            || self.client_ip.with_label_values(&[label]),
+            IntCounter::inc,
+        );
     }
 
     /// Count one page served by the gate itself.
     pub fn count_page(&self, kind: PageKind, json: bool) {
-        let cell = &self.children.pages[usize::from(json)][kind as usize];
         let format = if json { "json" } else { "html" };
-        cell.get_or_init(|| self.pages.with_label_values(&[kind.key(), format]))
-            .inc();
+        with_child(
+            &self.children.pages[usize::from(json)],
+            kind as usize,
+            || self.pages.with_label_values(&[kind.key(), format]),
+            IntCounter::inc,
+        );
     }
 
     /// Count one upstream response by status class.
@@ -433,9 +460,12 @@ impl Metrics {
             400..=499 => (3, "4xx"),
             _ => (4, "5xx"),
         };
-        let cell = &self.children.upstream[i];
-        cell.get_or_init(|| self.upstream_responses.with_label_values(&[class]))
-            .inc();
+        with_child(
+            &self.children.upstream,
+            i,
+            || self.upstream_responses.with_label_values(&[class]),
+            IntCounter::inc,
+        );
     }
 
     /// Prometheus text exposition of this registry.
@@ -528,6 +558,38 @@ mod tests {
         let classes = ["1xx", "2xx", "3xx", "4xx", "5xx"]
             .map(|c| m.upstream_responses.with_label_values(&[c]).get());
         assert_eq!(classes, [1, 2, 1, 1, 2]);
+    }
+
+    /// The kept children are indexed by `as usize`, sized by the `ALL` lists: each list
+    /// must hold every variant in declaration order.
+    #[test]
+    fn all_lists_are_in_declaration_order() {
+        for (i, reason) in Reason::ALL.iter().enumerate() {
+            assert_eq!(*reason as usize, i, "{reason:?}");
+        }
+        for (i, kind) in PageKind::ALL.iter().enumerate() {
+            assert_eq!(*kind as usize, i, "{kind:?}");
+        }
+        for (i, verdict) in [Verdict::Allow, Verdict::Block, Verdict::Bypass]
+            .iter()
+            .enumerate()
+        {
+            assert_eq!(*verdict as usize, i);
+        }
+    }
+
+    /// An index beyond a kept array is counted all the same, by label lookup.
+    #[test]
+    fn an_index_beyond_the_kept_children_still_counts() {
+        let m = Metrics::new(Registry::new());
+        with_child(
+            &m.children.upstream,
+            99,
+            || m.upstream_responses.with_label_values(&["5xx"]),
+            IntCounter::inc,
+        );
+        assert_eq!(m.upstream_responses.with_label_values(&["5xx"]).get(), 1);
+        assert!(m.children.upstream.iter().all(|c| c.get().is_none()));
     }
 
     /// A series appears once it has been counted, not before: absent traffic on a page
