@@ -99,15 +99,18 @@ fn main() {
         std::thread::sleep(Duration::from_millis(1));
     }
     let ready = started.elapsed();
-    // Ready means the allowlist is in force; the demo origin behind the gate is a service of
-    // its own and may take a moment longer to accept.
+    // Ready means the allowlist is in force, so a block now is a failure; the demo origin
+    // behind the gate is a service of its own and may take a moment longer to accept.
     let deadline = Instant::now() + Duration::from_secs(10);
-    while status_of(proxy, "/", "192.0.2.1") != Some(200) {
-        assert!(
-            Instant::now() < deadline,
-            "a registered address never got through"
-        );
-        std::thread::sleep(Duration::from_millis(1));
+    loop {
+        match status_of(proxy, "/", "192.0.2.1") {
+            Some(200) => break,
+            Some(403) => panic!("a registered address was blocked after ready"),
+            _ => {
+                assert!(Instant::now() < deadline, "the demo origin never answered");
+                std::thread::sleep(Duration::from_millis(1));
+            }
+        }
     }
     let rss_ready = rss_kib(gate.0.id());
 
