@@ -36,12 +36,7 @@ fn lookup(c: &mut Criterion) {
     group.throughput(Throughput::Elements(1));
     for ranges in [1_000, 100_000] {
         let snap = snapshot(ranges);
-        for (name, kind) in [
-            ("v4_hit", AddressKind::V4Hit),
-            ("v4_miss", AddressKind::V4Miss),
-            ("v6_hit", AddressKind::V6Hit),
-            ("v6_miss", AddressKind::V6Miss),
-        ] {
+        for (name, kind) in KINDS {
             let addrs: Vec<IpAddr> = sample_addresses(&snap, kind, SAMPLES, 2);
             assert_eq!(addrs.len(), SAMPLES, "{name}: not enough sample addresses");
             let mut i = 0usize;
@@ -163,80 +158,91 @@ impl<K: Copy + Ord + Default> Eytzinger<K> {
     }
 }
 
-fn lookup_structures(c: &mut Criterion) {
-    let snap = snapshot(100_000);
-    let mut v4 = Vec::new();
-    let mut v6 = Vec::new();
-    for (net, site) in snap.ranges() {
-        match net {
-            IpNet::V4(n) => v4.push((u32::from(n.network()), u32::from(n.broadcast()), site)),
-            IpNet::V6(n) => v6.push((u128::from(n.network()), u128::from(n.broadcast()), site)),
+/// Every layout compared, over the same 100k ranges: the snapshot's own table first.
+struct Layouts {
+    snap: Snapshot,
+    flat: (Flat<u32>, Flat<u128>),
+    two_level: (TwoLevel<u32>, TwoLevel<u128>),
+    eytzinger: (Eytzinger<u32>, Eytzinger<u128>),
+}
+
+impl Layouts {
+    const NAMES: [&'static str; 4] = ["table", "binary_search", "two_level", "eytzinger"];
+
+    fn new() -> Self {
+        let snap = snapshot(100_000);
+        let mut v4 = Vec::new();
+        let mut v6 = Vec::new();
+        for (net, site) in snap.ranges() {
+            match net {
+                IpNet::V4(n) => v4.push((u32::from(n.network()), u32::from(n.broadcast()), site)),
+                IpNet::V6(n) => v6.push((u128::from(n.network()), u128::from(n.broadcast()), site)),
+            }
+        }
+        Layouts {
+            flat: (Flat::new(v4.clone()), Flat::new(v6.clone())),
+            two_level: (TwoLevel::new(v4.clone()), TwoLevel::new(v6.clone())),
+            eytzinger: (Eytzinger::new(v4), Eytzinger::new(v6)),
+            snap,
         }
     }
-    let (flat4, flat6) = (Flat::new(v4.clone()), Flat::new(v6.clone()));
-    let (two4, two6) = (TwoLevel::new(v4.clone()), TwoLevel::new(v6.clone()));
-    let (eytz4, eytz6) = (Eytzinger::new(v4), Eytzinger::new(v6));
-    let mut group = c.benchmark_group("lookup_structures");
-    group.throughput(Throughput::Elements(1));
-    for (name, kind) in [
-        ("v4_hit", AddressKind::V4Hit),
-        ("v4_miss", AddressKind::V4Miss),
-        ("v6_hit", AddressKind::V6Hit),
-        ("v6_miss", AddressKind::V6Miss),
-    ] {
-        let addrs: Vec<IpAddr> = sample_addresses(&snap, kind, SAMPLES, 2);
-        for a in &addrs {
-            let expected = snap.sites_for(*a).first().copied();
-            let got = match a {
-                IpAddr::V4(ip) => {
-                    let k = u32::from(*ip);
-                    [flat4.get(k), two4.get(k), eytz4.get(k)]
-                }
-                IpAddr::V6(ip) => {
-                    let k = u128::from(*ip);
-                    [flat6.get(k), two6.get(k), eytz6.get(k)]
+
+    /// The first value for `a` in layout number `which` (an index into `NAMES`).
+    #[inline]
+    fn get(&self, which: usize, a: IpAddr) -> Option<u32> {
+        macro_rules! by_family {
+            ($pair:expr) => {
+                match a {
+                    IpAddr::V4(ip) => $pair.0.get(u32::from(ip)),
+                    IpAddr::V6(ip) => $pair.1.get(u128::from(ip)),
                 }
             };
-            assert_eq!(got, [expected; 3], "{a}: the layouts disagree");
         }
-        let mut i = 0usize;
-        group.bench_with_input(BenchmarkId::new("table", name), &addrs, |b, addrs| {
-            b.iter(|| {
-                i = (i + 1) & (SAMPLES - 1);
-                black_box(snap.sites_for(black_box(addrs[i])).first().copied())
-            })
-        });
-        group.bench_with_input(
-            BenchmarkId::new("binary_search", name),
-            &addrs,
-            |b, addrs| {
+        match which {
+            0 => self.snap.sites_for(a).first().copied(),
+            1 => by_family!(self.flat),
+            2 => by_family!(self.two_level),
+            _ => by_family!(self.eytzinger),
+        }
+    }
+
+    /// Sample addresses of `kind`, after checking that every layout finds the same.
+    fn addresses(&self, kind: AddressKind) -> Vec<IpAddr> {
+        let addrs: Vec<IpAddr> = sample_addresses(&self.snap, kind, SAMPLES, 2);
+        assert_eq!(addrs.len(), SAMPLES, "not enough sample addresses");
+        for &a in &addrs {
+            let found: Vec<Option<u32>> = (0..Self::NAMES.len()).map(|w| self.get(w, a)).collect();
+            assert!(
+                found.iter().all(|f| *f == found[0]),
+                "{a}: the layouts disagree: {found:?}"
+            );
+        }
+        addrs
+    }
+}
+
+const KINDS: [(&str, AddressKind); 4] = [
+    ("v4_hit", AddressKind::V4Hit),
+    ("v4_miss", AddressKind::V4Miss),
+    ("v6_hit", AddressKind::V6Hit),
+    ("v6_miss", AddressKind::V6Miss),
+];
+
+fn lookup_structures(c: &mut Criterion) {
+    let layouts = Layouts::new();
+    let mut group = c.benchmark_group("lookup_structures");
+    group.throughput(Throughput::Elements(1));
+    for (name, kind) in KINDS {
+        let addrs = layouts.addresses(kind);
+        for (which, layout) in Layouts::NAMES.iter().enumerate() {
+            let mut i = 0usize;
+            group.bench_with_input(BenchmarkId::new(*layout, name), &addrs, |b, addrs| {
                 b.iter(|| {
                     i = (i + 1) & (SAMPLES - 1);
-                    black_box(match black_box(addrs[i]) {
-                        IpAddr::V4(ip) => flat4.get(u32::from(ip)),
-                        IpAddr::V6(ip) => flat6.get(u128::from(ip)),
-                    })
+                    black_box(layouts.get(which, black_box(addrs[i])))
                 })
-            },
-        );
-        group.bench_with_input(BenchmarkId::new("two_level", name), &addrs, |b, addrs| {
-            b.iter(|| {
-                i = (i + 1) & (SAMPLES - 1);
-                black_box(match black_box(addrs[i]) {
-                    IpAddr::V4(ip) => two4.get(u32::from(ip)),
-                    IpAddr::V6(ip) => two6.get(u128::from(ip)),
-                })
-            })
-        });
-        group.bench_with_input(BenchmarkId::new("eytzinger", name), &addrs, |b, addrs| {
-            b.iter(|| {
-                i = (i + 1) & (SAMPLES - 1);
-                black_box(match black_box(addrs[i]) {
-                    IpAddr::V4(ip) => eytz4.get(u32::from(ip)),
-                    IpAddr::V6(ip) => eytz6.get(u128::from(ip)),
-                })
-            })
-        });
+            });
+        }
     }
     group.finish();
 }
@@ -254,55 +260,23 @@ fn lookup_alternated(_: &mut Criterion) {
     if !filter.is_empty() && !filter.iter().any(|f| f.contains("lookup_alternated")) {
         return;
     }
-    let snap = snapshot(100_000);
-    let mut v4 = Vec::new();
-    let mut v6 = Vec::new();
-    for (net, site) in snap.ranges() {
-        match net {
-            IpNet::V4(n) => v4.push((u32::from(n.network()), u32::from(n.broadcast()), site)),
-            IpNet::V6(n) => v6.push((u128::from(n.network()), u128::from(n.broadcast()), site)),
-        }
-    }
-    let (flat4, flat6) = (Flat::new(v4.clone()), Flat::new(v6.clone()));
-    let (two4, two6) = (TwoLevel::new(v4.clone()), TwoLevel::new(v6.clone()));
-    let (eytz4, eytz6) = (Eytzinger::new(v4), Eytzinger::new(v6));
-    type Layout<'a> = (&'static str, &'a dyn Fn(IpAddr) -> Option<u32>);
-    let layouts: [Layout<'_>; 4] = [
-        ("table", &|a| snap.sites_for(a).first().copied()),
-        ("binary_search", &|a| match a {
-            IpAddr::V4(ip) => flat4.get(u32::from(ip)),
-            IpAddr::V6(ip) => flat6.get(u128::from(ip)),
-        }),
-        ("two_level", &|a| match a {
-            IpAddr::V4(ip) => two4.get(u32::from(ip)),
-            IpAddr::V6(ip) => two6.get(u128::from(ip)),
-        }),
-        ("eytzinger", &|a| match a {
-            IpAddr::V4(ip) => eytz4.get(u32::from(ip)),
-            IpAddr::V6(ip) => eytz6.get(u128::from(ip)),
-        }),
-    ];
+    let layouts = Layouts::new();
+    let n = Layouts::NAMES.len();
     println!("lookup_alternated: median ns per lookup at 100k ranges, 41 alternated rounds");
     println!(
         "{:<10} {:>8} {:>14} {:>10} {:>10}",
         "addresses", "table", "binary_search", "two_level", "eytzinger"
     );
-    for (name, kind) in [
-        ("v4_hit", AddressKind::V4Hit),
-        ("v4_miss", AddressKind::V4Miss),
-        ("v6_hit", AddressKind::V6Hit),
-        ("v6_miss", AddressKind::V6Miss),
-    ] {
-        let addrs: Vec<IpAddr> = sample_addresses(&snap, kind, SAMPLES, 2);
-        let mut times: Vec<Vec<f64>> = vec![Vec::new(); layouts.len()];
+    for (name, kind) in KINDS {
+        let addrs = layouts.addresses(kind);
+        let mut times: Vec<Vec<f64>> = vec![Vec::new(); n];
         for round in 0..41 {
-            for k in 0..layouts.len() {
-                let which = (k + round) % layouts.len();
-                let get = layouts[which].1;
+            for k in 0..n {
+                let which = (k + round) % n;
                 let started = std::time::Instant::now();
                 let mut found = 0u32;
                 for &a in &addrs {
-                    found = found.wrapping_add(get(black_box(a)).unwrap_or(0));
+                    found = found.wrapping_add(layouts.get(which, black_box(a)).unwrap_or(0));
                 }
                 black_box(found);
                 times[which].push(started.elapsed().as_nanos() as f64 / addrs.len() as f64);
