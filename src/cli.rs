@@ -2,9 +2,10 @@
 //! each command loads the validated configuration and does its job; errors surface here, at
 //! the edge, as one clear message and a non-zero exit code.
 
+use crate::admin::explain::{self, HeaderArg};
 use crate::config::{Config, SourceConfig};
-use crate::explain::{self, HeaderArg};
 use crate::gate::{self, Gate};
+use crate::lifecycle::build_gate;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use pingora_prometheus::prometheus::Registry;
@@ -87,7 +88,7 @@ fn run_command(command: Command) -> anyhow::Result<ExitCode> {
         Command::Run { config } => {
             let cfg = load(&config)?;
             crate::logging::init(&cfg.log);
-            let gate = Arc::new(Gate::new(cfg, Registry::new(), gate::system_clock())?);
+            let gate = Arc::new(build_gate(cfg, Registry::new(), gate::system_clock())?);
             crate::server::run(gate, Box::new(crate::server::UnixSignals))?;
             Ok(ExitCode::SUCCESS)
         }
@@ -110,7 +111,7 @@ fn run_command(command: Command) -> anyhow::Result<ExitCode> {
                 Some(s) => explain::parse_at(&s).map_err(anyhow::Error::msg)?,
                 None => time::OffsetDateTime::now_utc(),
             };
-            let gate = Gate::new(cfg, Registry::new(), gate::system_clock())?;
+            let gate = build_gate(cfg, Registry::new(), gate::system_clock())?;
             // The same first load as `run` (a file, or the last-known-good of an admin-store
             // source). Without an allowlist the answer is still given: `no_allowlist`.
             crate::lifecycle::startup(&gate);
@@ -172,11 +173,12 @@ fn check(path: &std::path::Path, strict: bool, fetch: bool) -> anyhow::Result<Ex
     let (name, bytes) = document_for_check(&cfg, fetch)?;
     let snapshot = crate::allowlist::compile(&bytes, &cfg.allowlist.compile)
         .with_context(|| format!("allowlist {name}: rejected"))?;
-    let gate = Gate::new(cfg, Registry::new(), gate::system_clock())?;
+    let gate = build_gate(cfg, Registry::new(), gate::system_clock())?;
     let snapshot = Arc::new(snapshot);
-    gate.install(
+    crate::lifecycle::install(
+        &gate,
         snapshot.clone(),
-        crate::gate::Origin::Source,
+        crate::status::Origin::Source,
         None,
         std::time::Duration::ZERO,
     );
@@ -201,7 +203,7 @@ fn check(path: &std::path::Path, strict: bool, fetch: bool) -> anyhow::Result<Ex
         println!("warning: {w}");
         warnings += 1;
     }
-    if let (Some(o), Some(file)) = (gate.overrides(), &gate.config().config.allowlist.overrides) {
+    if let (Some(o), Some(file)) = (gate.overrides(), &gate.runtime().config.allowlist.overrides) {
         let now = gate.now();
         println!(
             "overrides {}: {} entries, {} in force now",
@@ -214,7 +216,7 @@ fn check(path: &std::path::Path, strict: bool, fetch: bool) -> anyhow::Result<Ex
             warnings += 1;
         }
     }
-    if let Some(b) = &gate.config().config.site_binding {
+    if let Some(b) = &gate.runtime().config.site_binding {
         println!(
             "site binding: claim `{}`, {} key(s), requests without a claim: {}",
             b.0.claim,
@@ -236,7 +238,7 @@ pub fn trusted_overlaps(gate: &Gate) -> Vec<String> {
     let Some(snapshot) = gate.snapshot() else {
         return Vec::new();
     };
-    let rt = gate.config();
+    let rt = gate.runtime();
     let trusted = rt.config.client_ip.trusted.nets();
     let mut out = Vec::new();
     for (range, site) in snapshot.ranges() {

@@ -1,11 +1,11 @@
-//! The gate's shared state: the runtime configuration and pages behind one `ArcSwap`, the
-//! allowlist snapshot behind another, metrics and status, plus the one evaluation path that
-//! both the proxy and `explain` use.
-//!
-//! Readers `load()` per request and never hold a guard across `.await`; writers (the sync
-//! loop, a config reload) build the new value off the hot path and swap it in once.
+//! The decision path and the state it reads. Everything a request is decided on — the
+//! configuration and pages, the allowlist snapshot, the site-claim keys, the overrides — is
+//! one [`Generation`] behind one `ArcSwap`: a request loads it once and decides, routes,
+//! proxies and logs on that one value, so a reload in the middle of a request cannot mix
+//! two loads. Writers (the sync loop, a config reload, the local-file watcher) build the new
+//! part off the hot path and swap in a new generation that shares the unchanged parts.
 
-use crate::allowlist::overrides::{compile_overrides, OverrideOptions, Overrides};
+use crate::allowlist::overrides::Overrides;
 use crate::allowlist::Snapshot;
 use crate::client_ip::{self, PeerAddr, Resolved, Unresolvable};
 use crate::config::Config;
@@ -13,18 +13,14 @@ use crate::decision::{self, Binding, Decision, Input, RouteAction, SiteClaim};
 use crate::metrics::Metrics;
 use crate::page::{PageError, Pages};
 use crate::report::WouldBlockReport;
-use crate::site_binding::{self, Claim, KeyError, Missing, Verifier};
-use arc_swap::{ArcSwap, ArcSwapOption};
+use crate::site_binding::{self, Claim, Missing, Verifier};
+use crate::status::{KeysStatus, OverridesStatus, SyncStatus};
+use arc_swap::ArcSwap;
 use pingora_prometheus::prometheus::Registry;
-use serde::Serialize;
-use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use time::OffsetDateTime;
 use tokio::sync::{mpsc, oneshot};
-
-/// How many sync attempts `/status` keeps.
-const ATTEMPTS: usize = 20;
 
 /// A source of the current time; tests and `explain --at` use a fixed one.
 pub type Clock = Arc<dyn Fn() -> OffsetDateTime + Send + Sync>;
@@ -46,45 +42,16 @@ impl Runtime {
     }
 }
 
-/// Where the snapshot in force came from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Origin {
-    Source,
-    LastGood,
-}
-
-/// One sync attempt, as `/status` reports it.
-#[derive(Debug, Clone, Serialize)]
-pub struct Attempt {
-    #[serde(with = "time::serde::rfc3339")]
-    pub at: OffsetDateTime,
-    /// ok, not_modified, http_error, timeout, invalid, shrink_refused, read_error
-    pub result: &'static str,
-    pub trigger: &'static str,
-    pub duration_ms: f64,
-    pub error: Option<String>,
-}
-
-/// What `/status` says about the allowlist beyond the snapshot itself.
-#[derive(Default)]
-pub struct SyncStatus {
-    pub origin: Option<Origin>,
-    /// Hash of the document in force, so an unchanged document is not swapped again.
-    pub accepted_hash: Option<u64>,
-    pub etag: Option<String>,
-    pub loaded_at: Option<OffsetDateTime>,
-    pub loaded_instant: Option<Instant>,
-    pub load_duration: Option<Duration>,
-    pub last_success: Option<OffsetDateTime>,
-    pub last_error: Option<Attempt>,
-    /// An update held back by the shrink guard, waiting for an operator.
-    pub shrink_refused: Option<String>,
-    pub attempts: VecDeque<Attempt>,
-    pub history: crate::sync::history::History,
-    /// Config changes that only take effect after a restart.
-    pub restart_required: Vec<String>,
-    pub last_config_reload: Option<serde_json::Value>,
+/// One consistent view of everything a request is decided on. Cloning shares the parts.
+#[derive(Clone)]
+pub struct Generation {
+    pub runtime: Arc<Runtime>,
+    /// `None` until a valid allowlist was loaded.
+    pub snapshot: Option<Arc<Snapshot>>,
+    /// The site-claim keys in force (`None` without `[site_binding]`).
+    pub keys: Option<Arc<Verifier>>,
+    /// The emergency overrides in force (`None` without `[allowlist] overrides`).
+    pub overrides: Option<Arc<Overrides>>,
 }
 
 /// A request to the sync loop, from the admin listener or a signal.
@@ -98,18 +65,7 @@ pub enum Command {
     },
 }
 
-/// Why the gate cannot be built from a configuration.
-#[derive(Debug, thiserror::Error)]
-pub enum GateError {
-    #[error(transparent)]
-    Page(#[from] PageError),
-    #[error(transparent)]
-    Keys(#[from] KeyError),
-    #[error("{0}")]
-    Overrides(String),
-}
-
-/// Where [`Gate::route_for`] sends a request.
+/// Where [`Generation::route_for`] sends a request.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Routed {
     /// The self-check page, answered by the gate itself.
@@ -139,21 +95,29 @@ impl RouteMatch {
 }
 
 /// The result of evaluating one request.
-pub struct Evaluation {
+pub struct Evaluation<'g> {
     pub client: Result<Resolved, Unresolvable>,
     pub decision: Decision,
     /// The site claim as verified; `None` when site binding is not configured.
     pub claim: Option<Claim>,
-    /// The snapshot the decision was made on; the request finishes on it.
-    pub snapshot: Option<Arc<Snapshot>>,
-    /// The overrides the decision was made with.
-    pub overrides: Option<Arc<Overrides>>,
+    /// The generation the decision was made on.
+    pub generation: &'g Generation,
 }
 
-impl Evaluation {
+impl Evaluation<'_> {
+    /// The snapshot the decision was made on.
+    pub fn snapshot(&self) -> Option<&Snapshot> {
+        self.generation.snapshot.as_deref()
+    }
+
+    /// The overrides the decision was made with.
+    pub fn overrides(&self) -> Option<&Overrides> {
+        self.generation.overrides.as_deref()
+    }
+
     /// Ids of the sites that contain the client address (for `explain` and logs).
     pub fn site_ids(&self) -> Vec<&str> {
-        match (&self.client, &self.snapshot) {
+        match (&self.client, self.snapshot()) {
             (Ok(r), Some(s)) => s
                 .sites_for(r.ip.addr())
                 .iter()
@@ -166,7 +130,7 @@ impl Evaluation {
 
     /// The id of the site that made the check pass.
     pub fn site_id(&self) -> Option<&str> {
-        let s = self.snapshot.as_ref()?;
+        let s = self.snapshot()?;
         let idx = self.decision.site?;
         s.sites().get(idx as usize).map(|site| site.id.as_str())
     }
@@ -185,350 +149,19 @@ impl Evaluation {
     }
 }
 
-/// A moment for `/status`, in RFC 3339.
-fn rfc3339(t: Option<OffsetDateTime>) -> Option<String> {
-    t?.format(&time::format_description::well_known::Rfc3339)
-        .ok()
-}
-
-/// The largest overrides file read: it is a short emergency list, not a second allowlist.
-const MAX_OVERRIDES_BYTES: u64 = 1024 * 1024;
-
-/// How `/status` and the audit log name keys: the `kid`, else `key[i]` and the algorithm.
-fn key_names(cfg: &crate::site_binding::SiteBindingConfig) -> Vec<String> {
-    cfg.keys
-        .iter()
-        .enumerate()
-        .map(|(i, k)| match &k.kid {
-            Some(kid) => format!("{kid} ({})", k.alg.as_str()),
-            None => format!("key[{i}] ({})", k.alg.as_str()),
-        })
-        .collect()
-}
-
-/// Read a whole file, refusing one larger than `max` bytes.
-fn read_bounded(path: &std::path::Path, max: u64) -> std::io::Result<Vec<u8>> {
-    use std::io::Read;
-    let mut bytes = Vec::new();
-    std::fs::File::open(path)?
-        .take(max + 1)
-        .read_to_end(&mut bytes)?;
-    if bytes.len() as u64 > max {
-        return Err(std::io::Error::other(format!(
-            "larger than {max} bytes; an overrides file is a short emergency list"
-        )));
-    }
-    Ok(bytes)
-}
-
-/// What `/status` says about the site-claim keys in force.
-#[derive(Default)]
-pub struct KeysStatus {
-    /// The `kid`s (or key positions) of the keys in force.
-    pub in_force: Vec<String>,
-    pub loaded_at: Option<OffsetDateTime>,
-    pub last_error: Option<String>,
-    pub last_error_at: Option<OffsetDateTime>,
-}
-
-/// What `/status` says about the local overrides file.
-#[derive(Default)]
-pub struct OverridesStatus {
-    pub loaded_at: Option<OffsetDateTime>,
-    pub last_error: Option<String>,
-    pub last_error_at: Option<OffsetDateTime>,
-}
-
-pub struct Gate {
-    runtime: ArcSwap<Runtime>,
-    allowlist: ArcSwapOption<Snapshot>,
-    /// The site-claim keys in force (`None` without `[site_binding]`).
-    keys: ArcSwapOption<Verifier>,
-    /// The emergency overrides in force (`None` without `[allowlist] overrides`).
-    overrides: ArcSwapOption<Overrides>,
-    overrides_status: Mutex<OverridesStatus>,
-    keys_status: Mutex<KeysStatus>,
-    /// Serialises re-reading the local files (the file watcher and a config reload may both
-    /// ask), so an older read is never stored after a newer one.
-    local_reload: Mutex<()>,
-    /// Requests let through in report-only that enforcement would block, by school.
-    pub would_block: WouldBlockReport,
-    pub metrics: Metrics,
-    status: Mutex<SyncStatus>,
-    clock: Clock,
-    commands: mpsc::UnboundedSender<Command>,
-    command_rx: Mutex<Option<mpsc::UnboundedReceiver<Command>>>,
-}
-
-impl Gate {
-    /// Build the gate: pages, the site-claim keys and the overrides file are read now, and
-    /// any of them being unusable is an error (the gate never starts without what its
-    /// configuration asks for).
-    pub fn new(config: Config, registry: Registry, clock: Clock) -> Result<Gate, GateError> {
-        let runtime = Runtime::new(config)?;
-        let (tx, rx) = mpsc::unbounded_channel();
-        let metrics = Metrics::new(registry);
-        metrics.set_mode(
-            runtime.config.policy.mode,
-            runtime.config.policy.enforce_from,
-        );
-        let gate = Gate {
-            runtime: ArcSwap::from_pointee(runtime),
-            allowlist: ArcSwapOption::empty(),
-            keys: ArcSwapOption::empty(),
-            overrides: ArcSwapOption::empty(),
-            overrides_status: Mutex::new(OverridesStatus::default()),
-            keys_status: Mutex::new(KeysStatus::default()),
-            local_reload: Mutex::new(()),
-            would_block: WouldBlockReport::default(),
-            metrics,
-            status: Mutex::new(SyncStatus::default()),
-            clock,
-            commands: tx,
-            command_rx: Mutex::new(Some(rx)),
-        };
-        gate.reload_keys()?;
-        gate.reload_overrides().map_err(GateError::Overrides)?;
-        Ok(gate)
-    }
-
-    /// Read the overrides file named by the configuration and put it in force. On any error
-    /// the overrides in force stay (the last good file), and the error is returned, logged
-    /// and shown in `/status`.
-    pub fn reload_overrides(&self) -> Result<(), String> {
-        let _one_at_a_time = self.local_reload.lock().unwrap_or_else(|p| p.into_inner());
-        let rt = self.runtime();
-        let cfg = &rt.config.allowlist;
-        let Some(path) = cfg.overrides.as_ref() else {
-            self.overrides.store(None);
-            self.metrics.overrides_active.set(0);
-            return Ok(());
-        };
-        let now = self.now();
-        let result = read_bounded(path, MAX_OVERRIDES_BYTES)
-            .map_err(|e| {
-                format!(
-                    "allowlist.overrides {:?}: cannot read: {e}",
-                    path.display().to_string()
-                )
-            })
-            .and_then(|bytes| {
-                let opts = OverrideOptions {
-                    max_days: cfg.max_override_days,
-                    compile: cfg.compile,
-                };
-                compile_overrides(&bytes, &opts, now).map_err(|e| {
-                    format!("allowlist.overrides {:?}: {e}", path.display().to_string())
-                })
-            });
-        let mut st = self
-            .overrides_status
-            .lock()
-            .unwrap_or_else(|p| p.into_inner());
-        match result {
-            Ok(o) => {
-                for q in o.quarantined() {
-                    tracing::warn!(file = %path.display(), entry = %q, "override entry skipped");
-                }
-                tracing::warn!(
-                    target: "poortwachter::audit",
-                    file = %path.display(),
-                    entries = o.entries().len(),
-                    active = o.active_count(now),
-                    skipped = o.quarantined().len(),
-                    "overrides in force"
-                );
-                self.metrics
-                    .overrides_active
-                    .set(o.active_count(now) as i64);
-                self.metrics
-                    .overrides_loads
-                    .with_label_values(&["ok"])
-                    .inc();
-                self.overrides.store(Some(Arc::new(o)));
-                st.loaded_at = Some(now);
-                st.last_error = None;
-                Ok(())
-            }
-            Err(e) => {
-                tracing::error!(error = %e, "overrides file refused; the previous overrides stay in force");
-                self.metrics
-                    .overrides_loads
-                    .with_label_values(&["error"])
-                    .inc();
-                st.last_error = Some(e.clone());
-                st.last_error_at = Some(now);
-                Err(e)
-            }
-        }
-    }
-
-    /// Read the site-claim keys named by the configuration and put them in force; on error
-    /// the keys in force stay.
-    pub fn reload_keys(&self) -> Result<(), KeyError> {
-        let _one_at_a_time = self.local_reload.lock().unwrap_or_else(|p| p.into_inner());
-        let rt = self.runtime();
-        let mut st = self.keys_status.lock().unwrap_or_else(|p| p.into_inner());
-        let Some(b) = &rt.config.site_binding else {
-            self.keys.store(None);
-            *st = KeysStatus::default();
-            return Ok(());
-        };
-        let now = self.now();
-        match Verifier::load(&b.0) {
-            Ok(v) => {
-                self.keys.store(Some(Arc::new(v)));
-                self.metrics.key_reloads.with_label_values(&["ok"]).inc();
-                st.in_force = key_names(&b.0);
-                st.loaded_at = Some(now);
-                st.last_error = None;
-                tracing::warn!(
-                    target: "poortwachter::audit",
-                    keys = ?st.in_force,
-                    "site-claim keys in force"
-                );
-                Ok(())
-            }
-            Err(e) => {
-                tracing::error!(error = %e, "site-claim keys refused; the previous keys stay in force");
-                self.metrics.key_reloads.with_label_values(&["error"]).inc();
-                st.last_error = Some(e.to_string());
-                st.last_error_at = Some(now);
-                Err(e)
-            }
-        }
-    }
-
-    /// The overrides in force.
-    pub fn overrides(&self) -> Option<Arc<Overrides>> {
-        self.overrides.load_full()
-    }
-
-    pub fn now(&self) -> OffsetDateTime {
-        (self.clock)()
-    }
-
-    /// The configuration and pages in force. Do not hold across `.await`.
-    pub fn runtime(&self) -> arc_swap::Guard<Arc<Runtime>> {
-        self.runtime.load()
-    }
-
-    /// The configuration in force, as an owned handle.
-    pub fn config(&self) -> Arc<Runtime> {
-        self.runtime.load_full()
-    }
-
-    /// Put a new configuration in force (one swap).
-    pub fn set_runtime(&self, runtime: Runtime) {
-        let policy = runtime.config.policy;
-        self.metrics.set_mode(policy.mode, policy.enforce_from);
-        self.runtime.store(Arc::new(runtime));
-    }
-
-    /// The snapshot in force, if any was ever loaded.
-    pub fn snapshot(&self) -> Option<Arc<Snapshot>> {
-        self.allowlist.load_full()
-    }
-
-    /// Ready once a valid allowlist is in force.
-    pub fn is_ready(&self) -> bool {
-        self.allowlist.load().is_some()
-    }
-
-    pub fn status(&self) -> MutexGuard<'_, SyncStatus> {
-        self.status.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    /// Ask the sync loop to do something; false when no sync loop runs (e.g. `explain`).
-    pub fn send(&self, cmd: Command) -> bool {
-        self.commands.send(cmd).is_ok()
-    }
-
-    /// The receiving end of [`Gate::send`], taken once by the sync loop.
-    pub fn take_commands(&self) -> Option<mpsc::UnboundedReceiver<Command>> {
-        self.command_rx
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .take()
-    }
-
-    /// Put a compiled snapshot in force with one atomic swap, and update metrics and status.
-    pub fn install(
+impl Generation {
+    /// The client address of a request, from its peer and the configured header.
+    pub fn resolve_client(
         &self,
-        snapshot: Arc<Snapshot>,
-        origin: Origin,
-        etag: Option<String>,
-        took: Duration,
-    ) {
-        for q in snapshot.quarantined() {
-            tracing::warn!(entry = %q, "allowlist entry quarantined");
-        }
-        let m = &self.metrics;
-        m.allowlist_ranges.set(snapshot.range_count() as i64);
-        m.allowlist_sites.set(snapshot.site_count() as i64);
-        m.allowlist_exceptions
-            .set(snapshot.exception_count() as i64);
-        m.allowlist_quarantined
-            .set(snapshot.quarantined().len() as i64);
-        m.allowlist_unknown_fields.set(
-            snapshot
-                .unknown_fields()
-                .iter()
-                .map(|(_, n)| *n as i64)
-                .sum(),
-        );
-        m.allowlist_load_seconds.set(took.as_secs_f64());
-        let now = self.now();
-        m.allowlist_loaded_timestamp
-            .set(now.unix_timestamp() as f64);
-        m.allowlist_from_last_good
-            .set(i64::from(origin == Origin::LastGood));
-        m.allowlist_info.reset();
-        m.allowlist_info
-            .with_label_values(&[
-                snapshot.version().unwrap_or(""),
-                &self.runtime().config.allowlist.source.describe(),
-            ])
-            .set(1);
-        m.allowlist_loaded.set(1);
-        self.allowlist.store(Some(snapshot.clone()));
-        tracing::info!(
-            version = snapshot.version().unwrap_or(""),
-            origin = ?origin,
-            ranges = snapshot.range_count(),
-            sites = snapshot.site_count(),
-            quarantined = snapshot.quarantined().len(),
-            took_ms = took.as_secs_f64() * 1000.0,
-            "allowlist in force"
-        );
-        let mut st = self.status();
-        st.origin = Some(origin);
-        st.etag = etag;
-        st.loaded_at = Some(now);
-        st.loaded_instant = Some(Instant::now());
-        st.load_duration = Some(took);
-        if origin == Origin::Source {
-            st.last_success = Some(now);
-            m.allowlist_last_success_timestamp
-                .set(now.unix_timestamp() as f64);
-        }
-    }
-
-    /// Record a sync attempt for `/status` and metrics.
-    pub fn record_attempt(&self, attempt: Attempt) {
-        self.metrics
-            .allowlist_syncs
-            .with_label_values(&[attempt.result])
-            .inc();
-        self.metrics
-            .allowlist_sync_duration
-            .observe(attempt.duration_ms / 1000.0);
-        let mut st = self.status();
-        if attempt.error.is_some() {
-            st.last_error = Some(attempt.clone());
-        }
-        st.attempts.push_front(attempt);
-        st.attempts.truncate(ATTEMPTS);
+        peer: PeerAddr,
+        headers: &http::HeaderMap,
+    ) -> Result<Resolved, Unresolvable> {
+        let cfg = &self.runtime.config.client_ip;
+        let lines = headers
+            .get_all(cfg.header.header_name())
+            .iter()
+            .map(|v| v.as_bytes());
+        client_ip::resolve(peer, lines, cfg.header, &cfg.trusted)
     }
 
     /// Where a request goes: the self-check page (matched before any route), or a route's
@@ -541,11 +174,11 @@ impl Gate {
         raw_path: &str,
     ) -> Result<Routed, crate::route::PathError> {
         let path = crate::route::normalise(raw_path)?;
-        let rt = self.runtime.load();
-        if rt.config.self_check.as_deref() == Some(&*path) {
+        let config = &self.runtime.config;
+        if config.self_check.as_deref() == Some(&*path) {
             return Ok(Routed::SelfCheck);
         }
-        let routes = &rt.config.routes;
+        let routes = &config.routes;
         let host = if routes.iter().any(|r| r.host.is_some()) {
             raw_host.map(crate::route::normalise_host)
         } else {
@@ -563,32 +196,25 @@ impl Gate {
         ))
     }
 
-    /// Evaluate a request: resolve the client IP, verify the site claim, then decide. The
-    /// one code path of the proxy, of `explain` and of the admin listener's explanation.
+    /// Decide a request whose client address is resolved and whose route is matched: verify
+    /// the site claim, then decide. The one code path of the proxy, of `explain` and of the
+    /// admin listener's explanation.
     pub fn evaluate(
         &self,
-        peer: PeerAddr,
+        client: Result<Resolved, Unresolvable>,
         headers: &http::HeaderMap,
         route: &RouteMatch,
         at: OffsetDateTime,
-    ) -> Evaluation {
-        let rt = self.runtime.load();
-        let cfg = &rt.config.client_ip;
-        let lines = headers
-            .get_all(cfg.header.header_name())
-            .iter()
-            .map(|v| v.as_bytes());
-        let client = client_ip::resolve(peer, lines, cfg.header, &cfg.trusted);
-        let snapshot = self.allowlist.load_full();
-        let overrides = self.overrides.load_full();
-        let (claim, any_site) = match &rt.config.site_binding {
+    ) -> Evaluation<'_> {
+        let config = &self.runtime.config;
+        let (claim, any_site) = match &config.site_binding {
             None => (None, false),
             Some(b) => {
                 let claim = match site_binding::extract(headers, &b.0.source) {
                     None => Claim::Missing,
-                    Some(token) => match self.keys.load().as_deref() {
+                    Some(token) => match self.keys.as_deref() {
                         Some(keys) => keys.verify(token, at),
-                        // Not reachable: the keys are read when the gate is built.
+                        // Not reachable: the keys are read before the gate is built.
                         None => Claim::Invalid(site_binding::InvalidClaim::UnknownKid),
                     },
                 };
@@ -607,103 +233,256 @@ impl Gate {
             client: client.as_ref(),
             route: route.action,
             binding: Binding::of(site_claim, any_site),
-            snapshot: snapshot.as_deref(),
-            overrides: overrides.as_deref(),
-            trusted: &cfg.trusted,
+            snapshot: self.snapshot.as_deref(),
+            overrides: self.overrides.as_deref(),
+            trusted: &config.client_ip.trusted,
             at,
-            mode: rt.config.policy.mode,
-            enforce_from: rt.config.policy.enforce_from,
+            mode: config.policy.mode,
+            enforce_from: config.policy.enforce_from,
         });
         Evaluation {
             client,
             decision,
             claim,
-            snapshot,
-            overrides,
+            generation: self,
         }
+    }
+}
+
+pub struct Gate {
+    current: ArcSwap<Generation>,
+    keys_status: Mutex<KeysStatus>,
+    overrides_status: Mutex<OverridesStatus>,
+    /// Serialises re-reading the local files (the file watcher and a config reload may both
+    /// ask), so an older read is never stored after a newer one.
+    local_reload: Mutex<()>,
+    /// Requests let through in report-only that enforcement would block, by school.
+    pub would_block: WouldBlockReport,
+    pub metrics: Metrics,
+    status: Mutex<SyncStatus>,
+    clock: Clock,
+    commands: mpsc::UnboundedSender<Command>,
+    command_rx: Mutex<Option<mpsc::UnboundedReceiver<Command>>>,
+}
+
+impl Gate {
+    /// A gate on `runtime`, with no allowlist, keys or overrides in force yet: see
+    /// `lifecycle::build_gate`, which reads them before anything is served.
+    pub fn new(runtime: Runtime, registry: Registry, clock: Clock) -> Gate {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let metrics = Metrics::new(registry);
+        metrics.set_mode(
+            runtime.config.policy.mode,
+            runtime.config.policy.enforce_from,
+        );
+        Gate {
+            current: ArcSwap::from_pointee(Generation {
+                runtime: Arc::new(runtime),
+                snapshot: None,
+                keys: None,
+                overrides: None,
+            }),
+            keys_status: Mutex::new(KeysStatus::default()),
+            overrides_status: Mutex::new(OverridesStatus::default()),
+            local_reload: Mutex::new(()),
+            would_block: WouldBlockReport::default(),
+            metrics,
+            status: Mutex::new(SyncStatus::default()),
+            clock,
+            commands: tx,
+            command_rx: Mutex::new(Some(rx)),
+        }
+    }
+
+    pub fn now(&self) -> OffsetDateTime {
+        (self.clock)()
+    }
+
+    /// Everything in force, as one generation: load it once per request.
+    pub fn current(&self) -> Arc<Generation> {
+        self.current.load_full()
+    }
+
+    /// The configuration and pages in force.
+    pub fn runtime(&self) -> Arc<Runtime> {
+        self.current.load().runtime.clone()
+    }
+
+    /// The snapshot in force, if any was ever loaded.
+    pub fn snapshot(&self) -> Option<Arc<Snapshot>> {
+        self.current.load().snapshot.clone()
+    }
+
+    /// The overrides in force.
+    pub fn overrides(&self) -> Option<Arc<Overrides>> {
+        self.current.load().overrides.clone()
+    }
+
+    /// Ready once a valid allowlist is in force.
+    pub fn is_ready(&self) -> bool {
+        self.current.load().snapshot.is_some()
+    }
+
+    /// Put a new generation in force, made from the one in force by `change`: one swap.
+    /// Concurrent writers never lose each other's change (`change` may run again).
+    pub fn swap(&self, change: impl Fn(&mut Generation)) {
+        self.current.rcu(|cur| {
+            let mut next = Generation::clone(cur);
+            change(&mut next);
+            next
+        });
+    }
+
+    /// Put a new configuration in force (one swap).
+    pub fn set_runtime(&self, runtime: Runtime) {
+        let policy = runtime.config.policy;
+        self.metrics.set_mode(policy.mode, policy.enforce_from);
+        let runtime = Arc::new(runtime);
+        self.swap(|g| g.runtime = runtime.clone());
+    }
+
+    pub fn status(&self) -> MutexGuard<'_, SyncStatus> {
+        self.status.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub fn keys_status(&self) -> MutexGuard<'_, KeysStatus> {
+        self.keys_status.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub fn overrides_status(&self) -> MutexGuard<'_, OverridesStatus> {
+        self.overrides_status
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Held while the local files are read and put in force, so reads do not overtake.
+    pub fn local_reload_lock(&self) -> MutexGuard<'_, ()> {
+        self.local_reload.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Ask the sync loop to do something; false when no sync loop runs (e.g. `explain`).
+    pub fn send(&self, cmd: Command) -> bool {
+        self.commands.send(cmd).is_ok()
+    }
+
+    /// The receiving end of [`Gate::send`], taken once by the sync loop.
+    pub fn take_commands(&self) -> Option<mpsc::UnboundedReceiver<Command>> {
+        self.command_rx
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take()
     }
 
     /// Seconds since the snapshot in force was loaded.
     pub fn snapshot_age(&self) -> Option<Duration> {
         self.status().loaded_instant.map(|i| i.elapsed())
     }
+}
 
-    /// The overrides part of `/status`: the file, every entry and whether it counts now.
-    fn overrides_json(&self) -> serde_json::Value {
-        let rt = self.runtime();
-        let Some(path) = &rt.config.allowlist.overrides else {
-            return serde_json::Value::Null;
-        };
-        let st = self
-            .overrides_status
-            .lock()
-            .unwrap_or_else(|p| p.into_inner());
-        let now = self.now();
-        let mut doc = self
-            .overrides()
-            .map(|o| o.status_json(now))
-            .unwrap_or(serde_json::Value::Null);
-        if !doc.is_object() {
-            doc = serde_json::json!({});
-        }
-        doc["file"] = path.display().to_string().into();
-        doc["loaded_at"] = rfc3339(st.loaded_at).into();
-        doc["last_error"] = st.last_error.clone().into();
-        doc["last_error_at"] = rfc3339(st.last_error_at).into();
-        doc
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::decision::{Reason, Verdict};
+    use std::net::IpAddr;
+    use std::path::Path;
+
+    const CONFIG: &str = r#"
+[upstream]
+addrs = ["127.0.0.1:8081"]
+[allowlist]
+source = "allowlist.json"
+"#;
+
+    const DOCUMENT: &str =
+        r#"{"version": "v1", "sites": [{"id": "12AB00", "ranges": ["192.0.2.0/28"]}]}"#;
+
+    fn runtime(extra: &str) -> Runtime {
+        let text = format!("{CONFIG}{extra}");
+        Runtime::new(Config::from_toml(Path::new("gate.toml"), &text).expect("config"))
+            .expect("pages")
     }
 
-    /// The `/status` document.
-    pub fn status_json(&self) -> serde_json::Value {
-        let snapshot = self.snapshot();
-        let rt = self.runtime();
-        let st = self.status();
-        let cfg = &rt.config.allowlist;
-        serde_json::json!({
-            "ready": snapshot.is_some(),
-            "mode": rt.config.policy.mode.as_str(),
-            "allowlist": {
-                "source": cfg.source.describe(),
-                "serving_from": st.origin,
-                "last_good": cfg.last_good.as_ref().map(|p| p.display().to_string()),
-                "version": snapshot.as_ref().and_then(|s| s.version().map(str::to_string)),
-                "etag": st.etag,
-                "loaded_at": rfc3339(st.loaded_at),
-                "age_seconds": st.loaded_instant.map(|i| i.elapsed().as_secs()),
-                "load_duration_ms": st.load_duration.map(|d| d.as_secs_f64() * 1000.0),
-                "last_success": rfc3339(st.last_success),
-                "ranges": snapshot.as_ref().map(|s| s.range_count()),
-                "sites": snapshot.as_ref().map(|s| s.site_count()),
-                "exceptions": snapshot.as_ref().map(|s| s.exception_count()),
-                "quarantined": snapshot.as_ref().map(|s| s.quarantined().to_vec()).unwrap_or_default(),
-                "unknown_fields": snapshot.as_ref().map(|s| s.unknown_fields().iter()
-                    .map(|(k, n)| serde_json::json!({"field": k, "count": n})).collect::<Vec<_>>()),
-                "last_result": st.attempts.front(),
-                "last_error": st.last_error,
-                "shrink_refused": st.shrink_refused,
-                "recent_attempts": st.attempts,
-                "recent_changes": st.history,
-            },
-            "overrides": self.overrides_json(),
-            "site_binding": rt.config.site_binding.as_ref().map(|b| {
-                let keys = self.keys_status.lock().unwrap_or_else(|p| p.into_inner());
-                serde_json::json!({
-                    "claim": b.0.claim,
-                    "missing": b.0.missing.as_str(),
-                    "configured_keys": b.0.keys.iter().map(|k| serde_json::json!({
-                        "kid": k.kid, "alg": k.alg.as_str(), "file": k.file.path().display().to_string(),
-                    })).collect::<Vec<_>>(),
-                    "keys_in_force": keys.in_force,
-                    "keys_loaded_at": rfc3339(keys.loaded_at),
-                    "last_error": keys.last_error,
-                    "last_error_at": rfc3339(keys.last_error_at),
-                })
-            }),
-            "config": {
-                "file": rt.config.path.display().to_string(),
-                "restart_required": st.restart_required,
-                "last_reload": st.last_config_reload,
-            },
-        })
+    fn clock() -> Clock {
+        Arc::new(|| time::macros::datetime!(2026-12-01 09:00 UTC))
+    }
+
+    /// Route and decide the way the proxy does, all on one generation.
+    fn decide(g: &Generation, path: &str) -> (RouteAction, Decision) {
+        let peer = PeerAddr(Some("192.0.2.1".parse::<IpAddr>().unwrap()));
+        let headers = http::HeaderMap::new();
+        let client = g.resolve_client(peer, &headers);
+        let Ok(Routed::Route(route)) = g.route_for(None, path) else {
+            panic!("{path} is routed");
+        };
+        let at = time::macros::datetime!(2026-12-01 09:00 UTC);
+        (
+            route.action,
+            g.evaluate(client, &headers, &route, at).decision,
+        )
+    }
+
+    #[test]
+    fn a_request_keeps_its_generation_across_a_config_reload_and_an_allowlist_swap() {
+        let bypass = "[[route]]\nname = \"open\"\npath_prefix = \"/open\"\naction = \"bypass\"\n";
+        let gate = Gate::new(runtime(bypass), Registry::new(), clock());
+        // A request starts: its generation has the bypass route and no allowlist yet.
+        let started = gate.current();
+        // Mid-request, the config is reloaded (the route is gone) and an allowlist arrives.
+        gate.set_runtime(runtime(""));
+        let snapshot = crate::allowlist::compile(
+            DOCUMENT.as_bytes(),
+            &started.runtime.config.allowlist.compile,
+        )
+        .expect("document");
+        gate.swap(|g| g.snapshot = Some(Arc::new(snapshot.clone())));
+
+        // The request finishes on what it started with: old routes, old (no) allowlist.
+        let (action, d) = decide(&started, "/open/x");
+        assert_eq!(action, RouteAction::Bypass);
+        assert_eq!(d.verdict, Verdict::Bypass);
+        assert!(started.snapshot.is_none());
+        let (action, d) = decide(&started, "/exam");
+        assert_eq!(action, RouteAction::Enforce);
+        assert_eq!(d.reason, Reason::NoAllowlist);
+        assert!(started
+            .runtime
+            .config
+            .routes
+            .iter()
+            .any(|r| r.name == "open"));
+
+        // A request starting now sees the new config and the new allowlist together.
+        let next = gate.current();
+        let (action, d) = decide(&next, "/open/x");
+        assert_eq!(action, RouteAction::Enforce);
+        assert_eq!((d.verdict, d.reason), (Verdict::Allow, Reason::Registered));
+        assert!(next.runtime.config.routes.is_empty());
+    }
+
+    #[test]
+    fn concurrent_swaps_of_different_parts_are_all_kept() {
+        let gate = Arc::new(Gate::new(runtime(""), Registry::new(), clock()));
+        let snapshot = Arc::new(
+            crate::allowlist::compile(
+                DOCUMENT.as_bytes(),
+                &gate.runtime().config.allowlist.compile,
+            )
+            .expect("document"),
+        );
+        let overrides = Arc::new(Overrides::empty());
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                for _ in 0..200 {
+                    gate.swap(|g| g.snapshot = Some(snapshot.clone()));
+                }
+            });
+            s.spawn(|| {
+                for _ in 0..200 {
+                    gate.swap(|g| g.overrides = Some(overrides.clone()));
+                }
+            });
+        });
+        let g = gate.current();
+        assert!(g.snapshot.is_some() && g.overrides.is_some());
     }
 }

@@ -6,7 +6,7 @@
 use crate::client_ip::{ClientIpSource, PeerAddr};
 use crate::decision::{Decision, Verdict};
 use crate::forwarding;
-use crate::gate::{Evaluation, Gate, Routed};
+use crate::gate::{Evaluation, Gate, Generation, RouteMatch, Routed, Runtime};
 use crate::page::{self, PageKind, PageRequest, Rendered};
 use crate::request_id::RequestId;
 use crate::route;
@@ -48,6 +48,11 @@ impl SiteId {
 
 /// Per-request state.
 pub struct RequestCtx {
+    /// What the request is decided on, loaded once when it starts; dropped once decided, so
+    /// a long request does not keep an old allowlist alive.
+    generation: Option<Arc<Generation>>,
+    /// The configuration and pages of that same generation, for the rest of the request.
+    runtime: Arc<Runtime>,
     started: Instant,
     request_id: RequestId,
     /// The resolved client address (logs, the upstream header).
@@ -106,7 +111,7 @@ impl GateProxy {
         reason: &str,
     ) -> Rendered {
         let h = &session.req_header().headers;
-        self.gate.runtime().pages.render(&PageRequest {
+        ctx.runtime.pages.render(&PageRequest {
             kind,
             status,
             reason,
@@ -199,27 +204,25 @@ impl GateProxy {
     /// The self-check page: the address as the gate sees it and whether it is registered —
     /// with a valid site claim, whether for the pupil's own school — never which school,
     /// never an exception's or override's reason. Always answered by the gate.
-    async fn self_check(&self, session: &mut Session, ctx: &mut RequestCtx) -> Result<bool> {
-        let gate = &self.gate;
-        let kind = {
-            let now = gate.now();
-            let eval = gate.evaluate(
-                peer_of(session),
-                &session.req_header().headers,
-                &crate::gate::RouteMatch::default_route(),
-                now,
-            );
-            let rt = gate.runtime();
-            if let Ok(r) = &eval.client {
-                ctx.set_client(r.ip.addr(), &rt.config.client_ip.trusted);
-            }
-            self_check_page(
-                ctx.shown_ip.is_some(),
-                &eval,
-                &rt.config.client_ip.trusted,
-                now,
-            )
-        };
+    async fn self_check(
+        &self,
+        session: &mut Session,
+        ctx: &mut RequestCtx,
+        generation: &Generation,
+        client: Result<crate::client_ip::Resolved, crate::client_ip::Unresolvable>,
+    ) -> Result<bool> {
+        let now = self.gate.now();
+        let trusted = &generation.runtime.config.client_ip.trusted;
+        let eval = generation.evaluate(
+            client,
+            &session.req_header().headers,
+            &RouteMatch::default_route(),
+            now,
+        );
+        if let Ok(r) = &eval.client {
+            ctx.set_client(r.ip.addr(), trusted);
+        }
+        let kind = self_check_page(ctx.shown_ip.is_some(), &eval, trusted, now);
         let page = self.render(session, ctx, kind, 200, "self_check");
         self.send_page(session, ctx, kind, page).await?;
         Ok(true)
@@ -236,7 +239,7 @@ fn self_check_page(
     at: time::OffsetDateTime,
 ) -> PageKind {
     use crate::decision::{check_location, Binding, Location};
-    let Some(snapshot) = eval.snapshot.as_deref() else {
+    let Some(snapshot) = eval.snapshot() else {
         return if shown {
             PageKind::CheckNotRegistered
         } else {
@@ -251,7 +254,7 @@ fn self_check_page(
             client: eval.client.as_ref(),
             binding,
             snapshot,
-            overrides: eval.overrides.as_deref(),
+            overrides: eval.overrides(),
             trusted,
             at,
         })
@@ -280,7 +283,10 @@ impl ProxyHttp for GateProxy {
     type CTX = RequestCtx;
 
     fn new_ctx(&self) -> RequestCtx {
+        let generation = self.gate.current();
         RequestCtx {
+            runtime: generation.runtime.clone(),
+            generation: Some(generation),
             started: Instant::now(),
             request_id: RequestId::new(),
             client_ip: None,
@@ -302,26 +308,34 @@ impl ProxyHttp for GateProxy {
 
     async fn request_filter(&self, session: &mut Session, ctx: &mut RequestCtx) -> Result<bool> {
         let gate = &self.gate;
-        let rt = gate.runtime();
+        let Some(generation) = ctx.generation.take() else {
+            // Not reachable: every request starts with a generation and is decided once.
+            return Err(Error::explain(
+                ErrorType::InternalError,
+                "request decided twice",
+            ));
+        };
         let req = session.req_header();
+        // The client address first: every answer, a refused path's included, shows it.
+        let client = generation.resolve_client(peer_of(session), &req.headers);
         // The route is judged on the normalised path; a path that could mean something else
         // to the upstream is refused below, after the client address is known for the page.
         // The self-check page comes before any route.
-        let (route, bad_path) = match gate.route_for(request_host(req), req.uri.path()) {
+        let (route, bad_path) = match generation.route_for(request_host(req), req.uri.path()) {
             Ok(Routed::SelfCheck) => {
-                drop(rt);
-                return self.self_check(session, ctx).await;
+                return self.self_check(session, ctx, &generation, client).await
             }
             Ok(Routed::Route(m)) => (m, None),
-            Err(e) => (crate::gate::RouteMatch::default_route(), Some(e)),
+            Err(e) => (RouteMatch::default_route(), Some(e)),
         };
         let now = gate.now();
-        let eval = gate.evaluate(peer_of(session), &req.headers, &route, now);
+        let eval = generation.evaluate(client, &req.headers, &route, now);
+        let config = &generation.runtime.config;
         ctx.route = route.name;
-        let header = rt.config.client_ip.header.header_name();
+        let header = config.client_ip.header.header_name();
         match &eval.client {
             Ok(r) => {
-                ctx.set_client(r.ip.addr(), &rt.config.client_ip.trusted);
+                ctx.set_client(r.ip.addr(), &config.client_ip.trusted);
                 ctx.source = match r.source {
                     ClientIpSource::Peer => "peer",
                     ClientIpSource::Header => header,
@@ -341,7 +355,7 @@ impl ProxyHttp for GateProxy {
         }
         if let Some(e) = bad_path {
             drop(eval);
-            drop(rt);
+            drop(generation);
             ctx.bad_path = Some(e);
             gate.metrics.bad_paths.inc();
             let page = self.render(session, ctx, PageKind::BadRequest, 400, "bad_path");
@@ -356,7 +370,7 @@ impl ProxyHttp for GateProxy {
             let today = now.to_offset(time::UtcOffset::UTC).date();
             let address = ctx
                 .shown_ip
-                .map(|ip| rt.config.log.client_ip.render(ip, today));
+                .map(|ip| config.log.client_ip.render(ip, today));
             let listed =
                 gate.would_block
                     .record(eval.school(), decision.reason, address.as_deref(), now);
@@ -365,7 +379,7 @@ impl ProxyHttp for GateProxy {
             }
         }
         drop(eval);
-        drop(rt);
+        drop(generation);
         if decision.verdict != Verdict::Block {
             return Ok(false);
         }
@@ -390,8 +404,7 @@ impl ProxyHttp for GateProxy {
         _session: &mut Session,
         ctx: &mut RequestCtx,
     ) -> Result<Box<HttpPeer>> {
-        let rt = self.gate.runtime();
-        let up = &rt.config.upstream;
+        let up = &ctx.runtime.config.upstream;
         // Round robin; a retry after a failed connect moves on to the next address from
         // where this request started, so it never tries the same dead upstream twice.
         let first = *ctx
@@ -416,7 +429,7 @@ impl ProxyHttp for GateProxy {
         mut e: Box<Error>,
     ) -> Box<Error> {
         // Nothing was sent yet, so another upstream may take the request.
-        if ctx.upstream_tries < self.gate.runtime().config.upstream.addrs.len() {
+        if ctx.upstream_tries < ctx.runtime.config.upstream.addrs.len() {
             e.set_retry(true);
         }
         e
@@ -430,8 +443,7 @@ impl ProxyHttp for GateProxy {
     ) -> Result<()> {
         // Runs after Pingora's hop-by-hop processing, so a `Connection:` nomination cannot
         // remove what is written here.
-        let rt = self.gate.runtime();
-        let client_ip_header = &rt.config.upstream.client_ip_header;
+        let client_ip_header = &ctx.runtime.config.upstream.client_ip_header;
         // Removed one name at a time (a request rarely carries more than one), without a
         // list of names per request.
         while let Some(name) = req
@@ -555,14 +567,13 @@ impl ProxyHttp for GateProxy {
             _ => Some(ClientIpSource::Header),
         });
         let req = session.req_header();
-        let rt = self.gate.runtime();
         // Field values are evaluated only when the line is written, and the address rendered
         // only then: the access log is often off under load (level `warn`).
         tracing::info!(
             target: "poortwachter::access",
             request_id = %ctx.request_id,
             client_ip = ctx.client_ip.map(|ip| tracing::field::display(LoggedAddress {
-                form: &rt.config.log.client_ip,
+                form: &ctx.runtime.config.log.client_ip,
                 ip,
                 gate: &self.gate,
             })),

@@ -124,7 +124,7 @@ pub fn stop_channel() -> (StopHandle, Box<dyn ShutdownSignalWatch>) {
 /// Check that every listen address can be bound, so a taken port is a clear error at start
 /// instead of a listener that silently never comes up.
 fn check_bindable(gate: &Gate) -> Result<(), ServerError> {
-    let rt = gate.config();
+    let rt = gate.runtime();
     let cfg = &rt.config;
     let addrs = cfg
         .proxy
@@ -163,7 +163,7 @@ fn l4_buffer() -> L4BufferSettings {
 /// listens for SIGHUP when `sighup`), and the demo origin when configured.
 pub fn build(gate: Arc<Gate>, sighup: bool) -> Result<Server, ServerError> {
     check_bindable(&gate)?;
-    let rt = gate.config();
+    let rt = gate.runtime();
     let cfg = &rt.config;
     let conf = ServerConf {
         threads: cfg.proxy.threads,
@@ -246,7 +246,7 @@ pub fn run(gate: Arc<Gate>, signal: Box<dyn ShutdownSignalWatch>) -> Result<(), 
     // orchestrator never routes pupils to it, and operations see why in /status.
     crate::lifecycle::startup(&gate);
     let server = build(gate.clone(), true)?;
-    let rt = gate.config();
+    let rt = gate.runtime();
     let cfg = &rt.config;
     tracing::info!(
         listen = ?cfg.proxy.listen,

@@ -3,14 +3,21 @@
 //! (modification time, size or inode — a Kubernetes secret update swaps a symlink) is read
 //! again. A file that fails to read or parse leaves what is in force untouched.
 
-use crate::gate::Gate;
+use crate::allowlist::overrides::{compile_overrides, OverrideOptions, Overrides, OverridesError};
+use crate::config::Config;
+use crate::gate::{Clock, Gate, Runtime};
+use crate::page::PageError;
+use crate::site_binding::{KeyError, SiteBindingConfig, Verifier};
+use crate::status::KeysStatus;
 use async_trait::async_trait;
 use pingora::server::ShutdownWatch;
 use pingora::services::background::BackgroundService;
+use pingora_prometheus::prometheus::Registry;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
+use time::OffsetDateTime;
 
 /// How often the files are looked at.
 const INTERVAL: Duration = Duration::from_secs(1);
@@ -88,12 +95,12 @@ impl BackgroundService for LocalFilesService {
             let now_keys = Some(stamps(&key_files(gate)));
             if now_keys != keys {
                 // The error is logged, counted and shown in /status by reload_keys.
-                let _kept_previous = gate.reload_keys().is_err();
+                let _kept_previous = reload_keys(gate).is_err();
                 keys = now_keys;
             }
             let now_overrides = Some(stamps(&override_files(gate)));
             if now_overrides != overrides {
-                let _kept_previous = gate.reload_overrides().is_err();
+                let _kept_previous = reload_overrides(gate).is_err();
                 overrides = now_overrides;
             }
             // Entries expire by themselves; keep the gauge of those in force current.
@@ -102,6 +109,193 @@ impl BackgroundService for LocalFilesService {
                     .overrides_active
                     .set(o.active_count(gate.now()) as i64);
             }
+        }
+    }
+}
+
+/// Why a local file (site-claim keys, overrides) was not put in force.
+#[derive(Debug, thiserror::Error)]
+pub enum LocalFileError {
+    #[error(transparent)]
+    Keys(#[from] KeyError),
+    #[error("allowlist.overrides {path:?}: cannot read: {source}")]
+    OverridesRead {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("allowlist.overrides {path:?}: {source}")]
+    Overrides {
+        path: String,
+        source: OverridesError,
+    },
+    #[error(transparent)]
+    Page(#[from] PageError),
+}
+
+/// Build the gate for `config`: pages, the site-claim keys and the overrides file are read
+/// now, and any of them being unusable is an error (the gate never starts without what its
+/// configuration asks for).
+pub fn build_gate(
+    config: Config,
+    registry: Registry,
+    clock: Clock,
+) -> Result<Gate, LocalFileError> {
+    let gate = Gate::new(Runtime::new(config)?, registry, clock);
+    reload_keys(&gate)?;
+    reload_overrides(&gate)?;
+    Ok(gate)
+}
+
+/// The largest overrides file read: it is a short emergency list, not a second allowlist.
+const MAX_OVERRIDES_BYTES: u64 = 1024 * 1024;
+
+/// Read a whole file, refusing one larger than `max` bytes.
+fn read_bounded(path: &Path, max: u64) -> std::io::Result<Vec<u8>> {
+    use std::io::Read;
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)?
+        .take(max + 1)
+        .read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > max {
+        return Err(std::io::Error::other(format!(
+            "larger than {max} bytes; an overrides file is a short emergency list"
+        )));
+    }
+    Ok(bytes)
+}
+
+/// Read and compile the overrides file named by the configuration.
+fn load_overrides(
+    config: &Config,
+    now: OffsetDateTime,
+) -> Result<Option<Overrides>, LocalFileError> {
+    let cfg = &config.allowlist;
+    let Some(path) = cfg.overrides.as_ref() else {
+        return Ok(None);
+    };
+    let shown = || path.display().to_string();
+    let bytes = read_bounded(path, MAX_OVERRIDES_BYTES).map_err(|source| {
+        LocalFileError::OverridesRead {
+            path: shown(),
+            source,
+        }
+    })?;
+    let opts = OverrideOptions {
+        max_days: cfg.max_override_days,
+        compile: cfg.compile,
+    };
+    compile_overrides(&bytes, &opts, now)
+        .map(Some)
+        .map_err(|source| LocalFileError::Overrides {
+            path: shown(),
+            source,
+        })
+}
+
+/// Read the overrides file named by the configuration and put it in force. On any error
+/// the overrides in force stay (the last good file), and the error is returned, logged
+/// and shown in `/status`.
+pub fn reload_overrides(gate: &Gate) -> Result<(), LocalFileError> {
+    let _one_at_a_time = gate.local_reload_lock();
+    let rt = gate.runtime();
+    let now = gate.now();
+    let result = load_overrides(&rt.config, now);
+    let mut st = gate.overrides_status();
+    match result {
+        Ok(None) => {
+            gate.swap(|g| g.overrides = None);
+            gate.metrics.overrides_active.set(0);
+            Ok(())
+        }
+        Ok(Some(o)) => {
+            let path = rt
+                .config
+                .allowlist
+                .overrides
+                .as_deref()
+                .unwrap_or(Path::new(""));
+            for q in o.quarantined() {
+                tracing::warn!(file = %path.display(), entry = %q, "override entry skipped");
+            }
+            tracing::warn!(
+                target: "poortwachter::audit",
+                file = %path.display(),
+                entries = o.entries().len(),
+                active = o.active_count(now),
+                skipped = o.quarantined().len(),
+                "overrides in force"
+            );
+            gate.metrics
+                .overrides_active
+                .set(o.active_count(now) as i64);
+            gate.metrics
+                .overrides_loads
+                .with_label_values(&["ok"])
+                .inc();
+            let o = Arc::new(o);
+            gate.swap(|g| g.overrides = Some(o.clone()));
+            st.loaded_at = Some(now);
+            st.last_error = None;
+            Ok(())
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "overrides file refused; the previous overrides stay in force");
+            gate.metrics
+                .overrides_loads
+                .with_label_values(&["error"])
+                .inc();
+            st.last_error = Some(e.to_string());
+            st.last_error_at = Some(now);
+            Err(e)
+        }
+    }
+}
+
+/// How `/status` and the audit log name keys: the `kid`, else `key[i]` and the algorithm.
+fn key_names(cfg: &SiteBindingConfig) -> Vec<String> {
+    cfg.keys
+        .iter()
+        .enumerate()
+        .map(|(i, k)| match &k.kid {
+            Some(kid) => format!("{kid} ({})", k.alg.as_str()),
+            None => format!("key[{i}] ({})", k.alg.as_str()),
+        })
+        .collect()
+}
+
+/// Read the site-claim keys named by the configuration and put them in force; on error
+/// the keys in force stay.
+pub fn reload_keys(gate: &Gate) -> Result<(), LocalFileError> {
+    let _one_at_a_time = gate.local_reload_lock();
+    let rt = gate.runtime();
+    let mut st = gate.keys_status();
+    let Some(b) = &rt.config.site_binding else {
+        gate.swap(|g| g.keys = None);
+        *st = KeysStatus::default();
+        return Ok(());
+    };
+    let now = gate.now();
+    match Verifier::load(&b.0) {
+        Ok(v) => {
+            let v = Arc::new(v);
+            gate.swap(|g| g.keys = Some(v.clone()));
+            gate.metrics.key_reloads.with_label_values(&["ok"]).inc();
+            st.in_force = key_names(&b.0);
+            st.loaded_at = Some(now);
+            st.last_error = None;
+            tracing::warn!(
+                target: "poortwachter::audit",
+                keys = ?st.in_force,
+                "site-claim keys in force"
+            );
+            Ok(())
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "site-claim keys refused; the previous keys stay in force");
+            gate.metrics.key_reloads.with_label_values(&["error"]).inc();
+            st.last_error = Some(e.to_string());
+            st.last_error_at = Some(now);
+            Err(e.into())
         }
     }
 }

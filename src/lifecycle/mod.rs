@@ -5,18 +5,21 @@
 //! stays: a document is swapped in only when it compiled, passed the shrink guard and
 //! differs from the one in force.
 
+mod install;
 mod local;
 mod reload;
 mod service;
 mod watch;
 
-pub use local::LocalFilesService;
+pub use install::{install, record_attempt};
+pub use local::{build_gate, reload_keys, reload_overrides, LocalFileError, LocalFilesService};
 pub use reload::reload_config;
 pub use service::SyncService;
 
 use crate::allowlist::{self, CompileOptions, Snapshot};
 use crate::config::{SourceConfig, TokenConfig};
-use crate::gate::{Attempt, Gate, Origin};
+use crate::gate::Gate;
+use crate::status::{Attempt, Origin};
 use crate::sync::diff::{diff, ChangeTotals, SnapshotChange, MAX_SITES};
 use crate::sync::guard::check_shrink;
 use crate::sync::http::{Fetched, HttpSource, HttpSourceConfig};
@@ -163,8 +166,14 @@ fn accept(
 ) {
     let previous = gate.snapshot();
     gate.status().accepted_hash = Some(hash);
-    gate.install(snapshot.clone(), origin, etag.clone(), started.elapsed());
-    let rt = gate.config();
+    install(
+        gate,
+        snapshot.clone(),
+        origin,
+        etag.clone(),
+        started.elapsed(),
+    );
+    let rt = gate.runtime();
     let cfg = &rt.config.allowlist;
     if origin == Origin::Source {
         if let Some(path) = &cfg.last_good {
@@ -263,7 +272,7 @@ fn first_load_change(new: &Snapshot) -> SnapshotChange {
 /// source could not give a valid document.
 pub fn load_last_good(gate: &Gate) -> Outcome {
     let started = Instant::now();
-    let rt = gate.config();
+    let rt = gate.runtime();
     let cfg = &rt.config.allowlist;
     let Some(path) = &cfg.last_good else {
         return Outcome::err("read_error", "no [allowlist] last_good configured");
@@ -308,7 +317,7 @@ pub fn load_last_good(gate: &Gate) -> Outcome {
 /// store only the last-known-good is loaded here (no network before start), and the sync
 /// service fetches at once.
 pub fn startup(gate: &Gate) {
-    let rt = gate.config();
+    let rt = gate.runtime();
     let outcome = match &rt.config.allowlist.source {
         SourceConfig::File(path) => {
             let started = Instant::now();
@@ -329,13 +338,16 @@ pub fn startup(gate: &Gate) {
                     }
                 }
             };
-            gate.record_attempt(Attempt {
-                at: gate.now(),
-                result: outcome.result,
-                trigger: "start",
-                duration_ms: started.elapsed().as_secs_f64() * 1000.0,
-                error: outcome.error.clone(),
-            });
+            record_attempt(
+                gate,
+                Attempt {
+                    at: gate.now(),
+                    result: outcome.result,
+                    trigger: "start",
+                    duration_ms: started.elapsed().as_secs_f64() * 1000.0,
+                    error: outcome.error.clone(),
+                },
+            );
             outcome
         }
         SourceConfig::Http { .. } => Outcome::err(
@@ -380,7 +392,7 @@ pub struct Syncer {
 
 impl Syncer {
     pub fn new(gate: Arc<Gate>) -> Result<Syncer, String> {
-        let rt = gate.config();
+        let rt = gate.runtime();
         let cfg = &rt.config.allowlist;
         Ok(Syncer {
             source: build_source(&cfg.source)?,
@@ -400,7 +412,7 @@ impl Syncer {
     /// After a config reload: rebuild the source when its settings changed. Returns true
     /// when the next attempt must recompile even an unchanged document.
     pub fn reconfigure(&mut self) -> Result<bool, String> {
-        let rt = self.gate.config();
+        let rt = self.gate.runtime();
         let cfg = &rt.config.allowlist;
         let mut recompile = false;
         if cfg.source != self.source_cfg {
@@ -438,13 +450,16 @@ impl Syncer {
                 .allowlist_last_success_timestamp
                 .set(now.unix_timestamp() as f64);
         }
-        self.gate.record_attempt(Attempt {
-            at: self.gate.now(),
-            result: outcome.result,
-            trigger,
-            duration_ms: started.elapsed().as_secs_f64() * 1000.0,
-            error: outcome.error.clone(),
-        });
+        record_attempt(
+            &self.gate,
+            Attempt {
+                at: self.gate.now(),
+                result: outcome.result,
+                trigger,
+                duration_ms: started.elapsed().as_secs_f64() * 1000.0,
+                error: outcome.error.clone(),
+            },
+        );
         outcome
     }
 
@@ -454,7 +469,7 @@ impl Syncer {
         recompile: bool,
         started: Instant,
     ) -> Outcome {
-        let rt = self.gate.config();
+        let rt = self.gate.runtime();
         let cfg = &rt.config.allowlist;
         let (bytes, etag, last_modified) = match &mut self.source {
             Source::File(path) => match tokio::fs::read(&path).await {
@@ -519,7 +534,7 @@ impl Syncer {
     }
 
     fn recompile_last_good(&self, started: Instant) -> Outcome {
-        let rt = self.gate.config();
+        let rt = self.gate.runtime();
         let cfg = &rt.config.allowlist;
         let Some(Ok(Some(bytes))) = cfg.last_good.as_ref().map(|p| read_last_good(p)) else {
             return Outcome::ok("not_modified");

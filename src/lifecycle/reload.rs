@@ -39,7 +39,7 @@ fn restart_required(old: &Config, new: &Config) -> Vec<String> {
 
 /// Re-read the config file. Returns the report shown by `POST /reload` and `/status`.
 pub fn reload_config(gate: &Gate, trigger: &str) -> serde_json::Value {
-    let current = gate.config();
+    let current = gate.runtime();
     let path = current.config.path.clone();
     let result = Config::load(&path)
         .map_err(|e| e.to_string())
@@ -75,8 +75,8 @@ pub fn reload_config(gate: &Gate, trigger: &str) -> serde_json::Value {
             gate.status().restart_required = restart.clone();
             // Keys and overrides follow the new config at once (and their files' changes
             // on their own, see `local.rs`).
-            let keys = gate.reload_keys().map_err(|e| e.to_string());
-            let overrides = gate.reload_overrides();
+            let keys = super::reload_keys(gate).map_err(|e| e.to_string());
+            let overrides = super::reload_overrides(gate).map_err(|e| e.to_string());
             serde_json::json!({
                 "result": "ok",
                 "file": path.display().to_string(),

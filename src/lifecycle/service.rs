@@ -90,7 +90,7 @@ impl BackgroundService for SyncService {
         let mut seed = gate.now().unix_timestamp_nanos() as u64;
         // The admin store is asked at once; a file was read at start, so it waits a period.
         let mut wait = if syncer.is_file().is_some() {
-            jittered(gate.config().config.allowlist.poll_interval, 0.1, seed)
+            jittered(gate.runtime().config.allowlist.poll_interval, 0.1, seed)
         } else {
             Duration::ZERO
         };
@@ -125,7 +125,7 @@ impl BackgroundService for SyncService {
                 backoff.next_delay()
             } else {
                 backoff.reset();
-                jittered(gate.config().config.allowlist.poll_interval, 0.1, seed)
+                jittered(gate.runtime().config.allowlist.poll_interval, 0.1, seed)
             };
         }
         drop(watcher);

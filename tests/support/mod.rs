@@ -368,7 +368,9 @@ pub async fn start_gate(spec: GateSpec) -> TestGate {
         std::fs::write(&config_path, &text).expect("write config");
         let cfg = Config::from_toml(&config_path, &text).expect("test config is valid");
         let clock = spec.clock.clone().unwrap_or_else(gate::system_clock);
-        let gate = Arc::new(Gate::new(cfg, Registry::new(), clock).expect("gate"));
+        let gate = Arc::new(
+            poortwachter::lifecycle::build_gate(cfg, Registry::new(), clock).expect("gate"),
+        );
         poortwachter::lifecycle::startup(&gate);
         let (tx, rx) = std::sync::mpsc::channel();
         let g = gate.clone();

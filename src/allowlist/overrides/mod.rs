@@ -35,8 +35,6 @@ mod tests;
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 
-use serde_json::{json, Value};
-use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
 pub use entry::{OverrideAction, OverrideEntry};
@@ -141,15 +139,11 @@ impl Overrides {
         })
     }
 
-    /// Every accepted entry covering `ip`, expired or not, as `/status` shows entries (for
-    /// `explain`: support sees an expired entry too, and its reason).
-    pub fn covering_json(&self, ip: IpAddr, at: OffsetDateTime) -> Vec<Value> {
+    /// Every accepted entry covering `ip`, expired or not, in file order (for `explain`:
+    /// support sees an expired entry too, and its reason).
+    pub fn covering(&self, ip: IpAddr) -> impl Iterator<Item = &OverrideEntry> + '_ {
         let ip = ip.to_canonical();
-        self.entries
-            .iter()
-            .filter(|e| e.covers(ip))
-            .map(|e| entry_json(e, at))
-            .collect()
+        self.entries.iter().filter(move |e| e.covers(ip))
     }
 
     /// Accepted entries, in file order, expired ones included.
@@ -182,37 +176,4 @@ impl Overrides {
     pub fn expired_count(&self, at: OffsetDateTime) -> usize {
         self.entries.len() - self.active_count(at)
     }
-
-    /// The `/status` view at `at`: every accepted entry with whether it is
-    /// in force, the counts, the quarantined entries with their problem and
-    /// the unknown fields.
-    pub fn status_json(&self, at: OffsetDateTime) -> Value {
-        let entries: Vec<Value> = self.entries.iter().map(|e| entry_json(e, at)).collect();
-        let unknown: Vec<Value> = self
-            .unknown_fields
-            .iter()
-            .map(|(field, count)| json!({"field": field, "count": count}))
-            .collect();
-        json!({
-            "entries": entries,
-            "active": self.active_count(at),
-            "expired": self.expired_count(at),
-            "quarantined": self.quarantined,
-            "unknown_fields": unknown,
-        })
-    }
-}
-
-fn entry_json(e: &OverrideEntry, at: OffsetDateTime) -> Value {
-    json!({
-        "index": e.index,
-        "action": e.action.as_str(),
-        "range": e.range.to_string(),
-        "site": e.site,
-        "reason": e.reason,
-        // With the offset it was written in; a parsed RFC 3339 time always
-        // formats back.
-        "expires": e.expires.format(&Rfc3339).ok(),
-        "active": e.is_active_at(at),
-    })
 }

@@ -1,5 +1,6 @@
 //! `explain`: why would this request be allowed or blocked? It builds the same `Gate` the
-//! proxy uses and calls the same `Gate::evaluate`, so the answer is the proxy's answer.
+//! proxy uses and takes the same steps on one generation (`Generation::resolve_client`,
+//! `route_for`, `evaluate`), so the answer is the proxy's answer.
 
 use crate::client_ip::{ClientIpSource, PeerAddr};
 use crate::decision::RouteAction;
@@ -122,11 +123,12 @@ pub fn explain(
     host: Option<&str>,
     at: OffsetDateTime,
 ) -> Explanation {
-    let rt = gate.config();
-    let cfg = &rt.config;
+    let g = gate.current();
+    let cfg = &g.runtime.config;
+    let client = g.resolve_client(peer, headers);
     let header = cfg.client_ip.header.header_name();
     let host = host.or_else(|| headers.get(http::header::HOST)?.to_str().ok());
-    let (route, path_error) = match gate.route_for(host, path) {
+    let (route, path_error) = match g.route_for(host, path) {
         // The proxy answers the self-check page itself; judged here like any enforced path.
         Ok(Routed::SelfCheck) => (RouteMatch::default_route(), None),
         Ok(Routed::Route(m)) => (m, None),
@@ -139,7 +141,7 @@ pub fn explain(
             Some(e.to_string()),
         ),
     };
-    let eval = gate.evaluate(peer, headers, &route, at);
+    let eval = g.evaluate(client, headers, &route, at);
     let d = eval.decision;
     let claim = cfg
         .site_binding
@@ -154,8 +156,11 @@ pub fn explain(
             },
             missing: route.missing.unwrap_or(b.0.missing).as_str(),
         });
-    let overrides = match (&eval.client, &eval.overrides) {
-        (Ok(r), Some(o)) => o.covering_json(r.ip.addr(), at),
+    let overrides = match (&eval.client, eval.overrides()) {
+        (Ok(r), Some(o)) => o
+            .covering(r.ip.addr())
+            .map(|e| super::status::entry_json(e, at))
+            .collect(),
         _ => Vec::new(),
     };
     Explanation {
@@ -187,10 +192,9 @@ pub fn explain(
             status: (d.verdict == crate::decision::Verdict::Block).then(|| d.block_status()),
             matched_site: eval.site_id().map(str::to_string),
             allowlist_version: eval
-                .snapshot
-                .as_ref()
+                .snapshot()
                 .and_then(|s| s.version().map(str::to_string)),
-            allowlist_loaded: eval.snapshot.is_some(),
+            allowlist_loaded: eval.snapshot().is_some(),
             configured_mode: cfg.policy.mode.as_str(),
             enforce_from: cfg.policy.enforce_from.and_then(|t| {
                 t.format(&time::format_description::well_known::Rfc3339)

@@ -4,6 +4,9 @@
 //! and `POST /would-block/reset` (always the token; audit events). Served by Pingora's
 //! `ServeHttp` on its own listener.
 
+pub mod explain;
+mod status;
+
 use crate::gate::{Command, Gate};
 use async_trait::async_trait;
 use http::{Response, StatusCode};
@@ -61,7 +64,7 @@ impl AdminApp {
         for (k, v) in form_urlencoded::parse(query.as_bytes()) {
             match &*k {
                 "peer" => peer = Some(v.into_owned()),
-                "header" => match v.parse::<crate::explain::HeaderArg>() {
+                "header" => match v.parse::<explain::HeaderArg>() {
                     Ok(h) => headers.push(h),
                     Err(e) => return text(StatusCode::BAD_REQUEST, &format!("header: {e}\n")),
                 },
@@ -84,19 +87,19 @@ impl AdminApp {
                 "peer is required: /explain?peer=IP[&header=Name:%20value][&path=/p][&host=h][&at=RFC3339]\n",
             );
         };
-        let parsed = crate::explain::parse_peer(&peer).and_then(|peer| {
+        let parsed = explain::parse_peer(&peer).and_then(|peer| {
             let at = match &at {
-                Some(s) => crate::explain::parse_at(s)?,
+                Some(s) => explain::parse_at(s)?,
                 None => self.gate.now(),
             };
-            let headers = crate::explain::header_map(&headers)?;
+            let headers = explain::header_map(&headers)?;
             Ok((peer, at, headers))
         });
         let (peer, at, headers) = match parsed {
             Ok(p) => p,
             Err(e) => return text(StatusCode::BAD_REQUEST, &format!("{e}\n")),
         };
-        let out = crate::explain::explain(&self.gate, peer, &headers, &path, host.as_deref(), at);
+        let out = explain::explain(&self.gate, peer, &headers, &path, host.as_deref(), at);
         tracing::info!(
             target: "poortwachter::audit",
             action = "explain",
@@ -315,7 +318,8 @@ impl ServeHttp for AdminApp {
                 if needs_token && !self.authorized(session) {
                     return self.unauthorized(session, &path);
                 }
-                let body = serde_json::to_vec_pretty(&self.gate.status_json()).unwrap_or_default();
+                let body =
+                    serde_json::to_vec_pretty(&status::status_json(&self.gate)).unwrap_or_default();
                 respond(StatusCode::OK, "application/json", body)
             }
             "/explain" | "/would-block" => {
