@@ -1,12 +1,12 @@
 //! Own-school binding, emergency overrides, the "would be blocked" report and explanations
 //! on the admin listener, through the real gate and a real upstream.
 
-mod support;
+mod common;
 
+use common::{client, eventually, metric, start_gate, GateSpec, TestGate, Upstream, TOKEN};
 use jsonwebtoken::{encode, Algorithm, EncodingKey, Header};
 use std::path::PathBuf;
 use std::time::Duration;
-use support::{client, eventually, metric, start_gate, GateSpec, TestGate, Upstream, TOKEN};
 
 const XFF: &str = "x-forwarded-for";
 const SECRET_1: &str = "first-secret-0123456789abcdef0123";
