@@ -93,7 +93,9 @@ async fn validators_are_not_sent_until_accepted() {
         let (body, _, _) = document(fetch(&mut source).await.expect("fetch"));
         assert_eq!(body, DOC_V1.as_bytes());
     }
-    for seen in store.seen() {
+    let seen = store.seen();
+    assert_eq!(seen.len(), 2);
+    for seen in seen {
         assert_eq!(seen.header("if-none-match"), None);
         assert_eq!(seen.header("if-modified-since"), None);
     }
