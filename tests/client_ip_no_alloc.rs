@@ -54,6 +54,17 @@ fn allocations() -> usize {
     ALLOCATIONS.with(Cell::get)
 }
 
+/// The counter itself counts: a counter that never moved would let every test here pass.
+#[test]
+fn the_counter_sees_an_allocation() {
+    let before = allocations();
+    drop(std::hint::black_box(Vec::<u8>::with_capacity(32)));
+    assert!(
+        allocations() > before,
+        "the counting allocator missed an allocation"
+    );
+}
+
 #[test]
 fn resolve_does_not_allocate() {
     let trusted = TrustedProxies::new(

@@ -1,9 +1,9 @@
 //! The gate end to end: the real gate in-process, a real upstream, real HTTP over loopback.
 
-mod support;
+mod common;
 
+use common::{client, eventually, metric, start_gate, GateSpec, RefusedAddr, Upstream};
 use std::time::Duration;
-use support::{client, eventually, metric, start_gate, GateSpec, Upstream};
 
 const XFF: &str = "x-forwarded-for";
 
@@ -342,7 +342,7 @@ async fn spoofed_leftmost_forwarded_for_is_ignored() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ipv6_and_ipv4_mapped_clients() {
     let up = Upstream::start("a").await;
-    let doc = support::ALLOWLIST.replace("\"198.51.100.7\"", "\"198.51.100.7\", \"::1\"");
+    let doc = common::ALLOWLIST.replace("\"198.51.100.7\"", "\"198.51.100.7\", \"::1\"");
     let gate = start_gate(GateSpec {
         upstreams: vec![up.addr],
         trusted: vec!["127.0.0.1/32"],
@@ -856,11 +856,10 @@ async fn round_robin_with_keepalive_reuse() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn upstream_failure_gets_a_friendly_page() {
-    // A port that is bound but not listening: connection refused, and no other test can
-    // take it while this socket lives.
-    let (dead, _hold) = support::refusing_port();
+    // Refused for as long as `dead` lives.
+    let dead = RefusedAddr::new();
     let gate = start_gate(GateSpec {
-        upstreams: vec![dead],
+        upstreams: vec![dead.addr()],
         ..Default::default()
     })
     .await;
@@ -894,10 +893,10 @@ async fn upstream_failure_gets_a_friendly_page() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn failed_upstream_is_skipped_for_the_next() {
-    let (dead, _hold) = support::refusing_port();
+    let dead = RefusedAddr::new();
     let up = Upstream::start("live").await;
     let gate = start_gate(GateSpec {
-        upstreams: vec![dead, up.addr],
+        upstreams: vec![dead.addr(), up.addr],
         ..Default::default()
     })
     .await;

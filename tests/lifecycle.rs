@@ -2,12 +2,14 @@
 //! reloads, and a swap under load — with the real gate, a real upstream and a real HTTP
 //! admin store on loopback.
 
-mod support;
+mod common;
 
+use common::admin_store::{AdminStore, Behaviour};
+use common::{
+    client, eventually, metric, start_gate, GateSpec, RefusedAddr, TestGate, Upstream, TOKEN,
+};
 use serde_json::{json, Value};
 use std::time::Duration;
-use support::store::{AdminStore, Behaviour};
-use support::{client, eventually, metric, start_gate, GateSpec, TestGate, Upstream, TOKEN};
 
 const XFF: &str = "x-forwarded-for";
 const WAIT: Duration = Duration::from_secs(15);
@@ -143,7 +145,7 @@ async fn invalid_or_half_written_file_keeps_the_last_good() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn admin_store_sync_guards_and_failures() {
     let up = Upstream::start("a").await;
-    let store = AdminStore::start(&doc("s1", &[])).await;
+    let store = AdminStore::versioned(&doc("s1", &[])).await;
     let token_file = tempfile::NamedTempFile::new().unwrap();
     std::fs::write(token_file.path(), "store-token\n").unwrap();
     let gate = start_gate(GateSpec {
@@ -161,7 +163,7 @@ async fn admin_store_sync_guards_and_failures() {
     wait_version(&gate, "s1").await;
     assert_eq!(status_for(&gate, "192.0.2.1").await, 200);
     assert_eq!(
-        store.authorization()[0].as_deref(),
+        store.seen()[0].header("authorization"),
         Some("Bearer store-token")
     );
     let last_good = gate.dir.path().join("last-good.json");
@@ -175,19 +177,19 @@ async fn admin_store_sync_guards_and_failures() {
         "{r}"
     );
     assert_eq!(
-        store.if_none_match().last().unwrap().as_deref(),
+        store.seen().last().unwrap().header("if-none-match"),
         Some("\"v1\"")
     );
 
     // A new range becomes effective.
-    store.set_body(&doc("s2", &["203.0.113.0/24"]));
+    store.publish(&doc("s2", &["203.0.113.0/24"]));
     let (_, r) = reload(&gate, "").await;
     assert_eq!(r["allowlist"]["result"], "ok", "{r}");
     assert_eq!(status_for(&gate, "203.0.113.50").await, 200);
 
     // Every failure keeps the last good and is visible in /status and metrics.
     let cases: [(Behaviour, Option<String>, &str, &str); 5] = [
-        (Behaviour::Status(500), None, "http_error", "500"),
+        (Behaviour::status(500), None, "http_error", "500"),
         (Behaviour::Hang, None, "timeout", ""),
         (Behaviour::Truncate, None, "http_error", ""),
         (
@@ -205,7 +207,7 @@ async fn admin_store_sync_guards_and_failures() {
     ];
     for (behaviour, body, result, needle) in cases {
         if let Some(b) = body {
-            store.set_body(&b);
+            store.publish(&b);
         }
         store.set_behaviour(behaviour.clone());
         let (code, r) = reload(&gate, "").await;
@@ -230,12 +232,12 @@ async fn admin_store_sync_guards_and_failures() {
     // The refused document's ETag was never kept: the store is still asked with the last
     // accepted one, so it judges the document again.
     assert_eq!(
-        store.if_none_match().last().unwrap().as_deref(),
+        store.seen().last().unwrap().header("if-none-match"),
         Some("\"v2\"")
     );
 
     // An empty `sites` list is refused by the shrink guard until an operator forces it.
-    store.set_body("{\"version\": \"empty\", \"sites\": []}");
+    store.publish("{\"version\": \"empty\", \"sites\": []}");
     let (code, r) = reload(&gate, "").await;
     assert_eq!(
         (code, r["allowlist"]["result"].as_str()),
@@ -282,7 +284,7 @@ async fn admin_store_sync_guards_and_failures() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn admin_store_is_polled() {
     let up = Upstream::start("a").await;
-    let store = AdminStore::start(&doc("p1", &[])).await;
+    let store = AdminStore::versioned(&doc("p1", &[])).await;
     let gate = start_gate(GateSpec {
         upstreams: vec![up.addr],
         source: Some(store.url()),
@@ -291,7 +293,7 @@ async fn admin_store_is_polled() {
     })
     .await;
     wait_version(&gate, "p1").await;
-    store.set_body(&doc("p2", &["203.0.113.0/24"]));
+    store.publish(&doc("p2", &["203.0.113.0/24"]));
     wait_version(&gate, "p2").await;
     assert_eq!(status_for(&gate, "203.0.113.50").await, 200);
 }
@@ -299,8 +301,8 @@ async fn admin_store_is_polled() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn store_down_at_start_serves_last_good_or_fails_closed() {
     let up = Upstream::start("a").await;
-    let (dead_addr, _hold) = support::refusing_port();
-    let dead = format!("http://{dead_addr}/allowlist.json");
+    let dead_addr = RefusedAddr::new();
+    let dead = format!("http://{}/allowlist.json", dead_addr.addr());
     let state = tempfile::tempdir().unwrap();
     let extra = format!(
         "poll_interval = \"1h\"\nlast_good = \"{}/last-good.json\"",
@@ -333,7 +335,7 @@ async fn store_down_at_start_serves_last_good_or_fails_closed() {
     drop(gate);
 
     // A store that was up once left a last-known-good behind.
-    let store = AdminStore::start(&doc("l1", &[])).await;
+    let store = AdminStore::versioned(&doc("l1", &[])).await;
     let gate = start_gate(GateSpec {
         upstreams: vec![up.addr],
         source: Some(store.url()),
@@ -377,7 +379,7 @@ async fn store_down_at_start_serves_last_good_or_fails_closed() {
 
     // The store is back with the same document: the gate starts from the last-known-good copy,
     // and the store's identical answer makes it "from the source" again.
-    let store = AdminStore::start(&doc("l1", &[])).await;
+    let store = AdminStore::versioned(&doc("l1", &[])).await;
     let gate = start_gate(GateSpec {
         upstreams: vec![up.addr],
         source: Some(store.url()),

@@ -1,10 +1,10 @@
 //! Routes and the staged rollout through the real gate: bypass, block, refused paths, host
 //! routes, and `enforce_from` with a clock the test moves.
 
-mod support;
+mod common;
 
+use common::{client, eventually, metric, start_gate, GateSpec, TestClock, Upstream};
 use std::time::Duration;
-use support::{client, eventually, metric, start_gate, GateSpec, TestClock, Upstream};
 use time::macros::datetime;
 
 const XFF: &str = "x-forwarded-for";
@@ -26,7 +26,7 @@ path_prefix = "/health"
 action = "bypass"
 "#;
 
-async fn get(gate: &support::TestGate, path: &str, xff: &str, host: Option<&str>) -> (u16, String) {
+async fn get(gate: &common::TestGate, path: &str, xff: &str, host: Option<&str>) -> (u16, String) {
     let mut req = client()
         .get(gate.url(path))
         .header(XFF, xff)

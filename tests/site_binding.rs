@@ -1,12 +1,12 @@
 //! Own-school binding, emergency overrides, the "would be blocked" report and explanations
 //! on the admin listener, through the real gate and a real upstream.
 
-mod support;
+mod common;
 
+use common::{client, eventually, metric, start_gate, GateSpec, TestGate, Upstream, TOKEN};
 use jsonwebtoken::{encode, Algorithm, EncodingKey, Header};
 use std::path::PathBuf;
 use std::time::Duration;
-use support::{client, eventually, metric, start_gate, GateSpec, TestGate, Upstream, TOKEN};
 
 const XFF: &str = "x-forwarded-for";
 const SECRET_1: &str = "first-secret-0123456789abcdef0123";
@@ -211,31 +211,13 @@ async fn own_school_passes_and_every_other_claim_is_refused_with_its_reason() {
 
 /// A token with `alg: none` and no signature.
 fn alg_none(site: &str) -> String {
-    use base64_url as b64;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
+    use base64::Engine;
     format!(
         "{}.{}.",
-        b64::encode(r#"{"alg":"none","typ":"JWT"}"#),
-        b64::encode(&serde_json::json!({ "site": site, "exp": now() + 600 }).to_string())
+        B64.encode(r#"{"alg":"none","typ":"JWT"}"#),
+        B64.encode(serde_json::json!({ "site": site, "exp": now() + 600 }).to_string())
     )
-}
-
-/// Base64url without padding, enough for hand-made tokens.
-mod base64_url {
-    pub fn encode(s: &str) -> String {
-        const A: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-        let b = s.as_bytes();
-        let mut out = String::new();
-        for chunk in b.chunks(3) {
-            let n = chunk
-                .iter()
-                .enumerate()
-                .fold(0u32, |acc, (i, &x)| acc | (u32::from(x) << (16 - 8 * i)));
-            for i in 0..=chunk.len() {
-                out.push(A[((n >> (18 - 6 * i)) & 63) as usize] as char);
-            }
-        }
-        out
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -4,16 +4,17 @@
 //! large), each seen through `HttpSource::fetch` exactly as the sync loop
 //! will call it.
 
-mod support;
+mod common;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use common::admin_store::{read_request_head, AdminStore, Behaviour, Document, RawServer};
+use common::RefusedAddr;
 use poortwachter::allowlist::{compile, CompileOptions};
 use poortwachter::sync::{check_shrink, FetchError, Fetched, HttpSource, HttpSourceConfig};
-use support::admin_store::{read_request_head, refusing_addr, AdminStore, Behaviour, RawServer};
 use tokio::io::AsyncWriteExt;
 use tokio::sync::oneshot;
 
@@ -57,12 +58,7 @@ fn document(fetched: Fetched) -> (Bytes, Option<String>, Option<String>) {
 
 #[tokio::test]
 async fn document_then_not_modified_once_validators_are_accepted() {
-    let store = AdminStore::start(Behaviour::document(
-        DOC_V1,
-        Some("\"v1\""),
-        Some(LAST_MODIFIED),
-    ))
-    .await;
+    let store = AdminStore::start(Document::new(DOC_V1, Some("\"v1\""), Some(LAST_MODIFIED))).await;
     let mut source = source(store.url());
 
     let (body, etag, last_modified) = document(fetch(&mut source).await.expect("first fetch"));
@@ -79,7 +75,7 @@ async fn document_then_not_modified_once_validators_are_accepted() {
     let seen = store.seen();
     assert_eq!(seen.len(), 2);
     assert_eq!(seen[0].method, "GET");
-    assert_eq!(seen[0].path, support::admin_store::PATH);
+    assert_eq!(seen[0].path, common::admin_store::PATH);
     assert_eq!(seen[0].header("accept"), Some("application/json"));
     assert_eq!(seen[0].header("if-none-match"), None);
     assert_eq!(seen[0].header("if-modified-since"), None);
@@ -90,19 +86,16 @@ async fn document_then_not_modified_once_validators_are_accepted() {
 
 #[tokio::test]
 async fn validators_are_not_sent_until_accepted() {
-    let store = AdminStore::start(Behaviour::document(
-        DOC_V1,
-        Some("\"v1\""),
-        Some(LAST_MODIFIED),
-    ))
-    .await;
+    let store = AdminStore::start(Document::new(DOC_V1, Some("\"v1\""), Some(LAST_MODIFIED))).await;
     let mut source = source(store.url());
 
     for _ in 0..2 {
         let (body, _, _) = document(fetch(&mut source).await.expect("fetch"));
         assert_eq!(body, DOC_V1.as_bytes());
     }
-    for seen in store.seen() {
+    let seen = store.seen();
+    assert_eq!(seen.len(), 2);
+    for seen in seen {
         assert_eq!(seen.header("if-none-match"), None);
         assert_eq!(seen.header("if-modified-since"), None);
     }
@@ -114,7 +107,7 @@ async fn validators_are_not_sent_until_accepted() {
 #[tokio::test]
 async fn a_refused_document_is_fetched_and_judged_again() {
     let opts = CompileOptions::default();
-    let store = AdminStore::start(Behaviour::document(DOC_V1, Some("\"v1\""), None)).await;
+    let store = AdminStore::start(Document::new(DOC_V1, Some("\"v1\""), None)).await;
     let mut source = source(store.url());
 
     let (body, etag, last_modified) = document(fetch(&mut source).await.expect("v1"));
@@ -123,7 +116,7 @@ async fn a_refused_document_is_fetched_and_judged_again() {
 
     // The store now answers an empty list: valid JSON, but a disaster.
     let empty = r#"{"version":"v3","sites":[]}"#;
-    store.set(Behaviour::document(empty, Some("\"v3\""), None));
+    store.set_document(Document::new(empty, Some("\"v3\""), None));
     for poll in 0..2 {
         let (body, etag, _) = document(fetch(&mut source).await.expect("v3"));
         assert_eq!(etag.as_deref(), Some("\"v3\""), "poll {poll}");
@@ -142,7 +135,7 @@ async fn a_refused_document_is_fetched_and_judged_again() {
     assert_eq!(source.etag(), Some("\"v1\""));
 
     // A good v2 is accepted and from then on answered with 304.
-    store.set(Behaviour::document(DOC_V2, Some("\"v2\""), None));
+    store.set_document(Document::new(DOC_V2, Some("\"v2\""), None));
     let (body, etag, last_modified) = document(fetch(&mut source).await.expect("v2"));
     let candidate = compile(&body, &opts).expect("v2 compiles");
     assert!(check_shrink(in_force.range_count(), candidate.range_count(), 0.2).is_ok());
@@ -155,7 +148,7 @@ async fn a_refused_document_is_fetched_and_judged_again() {
 
 #[tokio::test]
 async fn if_modified_since_alone_gives_not_modified() {
-    let store = AdminStore::start(Behaviour::document(DOC_V1, None, Some(LAST_MODIFIED))).await;
+    let store = AdminStore::start(Document::new(DOC_V1, None, Some(LAST_MODIFIED))).await;
     let mut source = source(store.url());
 
     let (_, etag, last_modified) = document(fetch(&mut source).await.expect("first"));
@@ -173,7 +166,7 @@ async fn if_modified_since_alone_gives_not_modified() {
 
 #[tokio::test]
 async fn bearer_token_is_sent_and_never_shown() {
-    let store = AdminStore::start(Behaviour::document(DOC_V1, Some("\"v1\""), None)).await;
+    let store = AdminStore::start(Document::new(DOC_V1, Some("\"v1\""), None)).await;
     store.require_token(TOKEN);
 
     let mut cfg = config(store.url());
@@ -209,7 +202,7 @@ async fn bearer_token_is_sent_and_never_shown() {
 
 #[tokio::test]
 async fn server_error_is_an_http_status() {
-    let store = AdminStore::start(Behaviour::status(500)).await;
+    let store = AdminStore::answering(Behaviour::status(500)).await;
     let mut cfg = config(store.url());
     cfg.bearer_token = Some(TOKEN.to_owned());
     let mut source = HttpSource::new(cfg).expect("source");
@@ -226,7 +219,7 @@ async fn server_error_is_an_http_status() {
 
 #[tokio::test]
 async fn not_modified_without_validators_is_an_error() {
-    let store = AdminStore::start(Behaviour::status(304)).await;
+    let store = AdminStore::answering(Behaviour::status(304)).await;
     let mut source = source(store.url());
     let err = fetch(&mut source).await.expect_err("unconditional 304");
     assert!(
@@ -237,7 +230,7 @@ async fn not_modified_without_validators_is_an_error() {
 
 #[tokio::test]
 async fn redirects_are_not_followed() {
-    let store = AdminStore::start(Behaviour::Fixed {
+    let store = AdminStore::answering(Behaviour::Fixed {
         status: 302,
         headers: vec![("location".into(), "/elsewhere.json".into())],
         body: Bytes::new(),
@@ -254,7 +247,7 @@ async fn redirects_are_not_followed() {
 
 #[tokio::test]
 async fn silent_server_times_out_within_the_total_timeout() {
-    let store = AdminStore::start(Behaviour::Hang).await;
+    let store = AdminStore::answering(Behaviour::Hang).await;
     let mut cfg = config(store.url());
     cfg.timeout = Duration::from_millis(300);
     let mut source = HttpSource::new(cfg).expect("source");
@@ -304,8 +297,8 @@ async fn stalled_body_times_out_too() {
 
 #[tokio::test]
 async fn refused_connection_is_a_connect_error() {
-    let addr = refusing_addr().await;
-    let url = format!("http://{addr}/v1/allowlist.json");
+    let refused = RefusedAddr::new();
+    let url = format!("http://{}/v1/allowlist.json", refused.addr());
     let mut source = source(url.clone());
     let err = fetch(&mut source).await.expect_err("refused");
     assert!(matches!(err, FetchError::Connect { .. }), "{err}");
@@ -340,6 +333,24 @@ async fn body_shorter_than_content_length_is_truncated() {
     }
     assert_eq!(err.result_label(), "http_error");
     assert!(err.to_string().contains("truncated"), "{err}");
+}
+
+/// The store's own truncation (used by the lifecycle tests) is a real one.
+#[tokio::test]
+async fn a_store_that_breaks_off_mid_body_is_truncated() {
+    let store = AdminStore::start(Document::new(DOC_V1, Some("\"v1\""), None)).await;
+    store.set_behaviour(Behaviour::Truncate);
+    let mut source = source(store.url());
+    let err = fetch(&mut source).await.expect_err("truncated");
+    match &err {
+        FetchError::Truncated {
+            received, expected, ..
+        } => {
+            assert!(*received < DOC_V1.len(), "{err}");
+            assert_eq!(*expected, Some(DOC_V1.len() as u64));
+        }
+        other => panic!("expected Truncated, got {other}"),
+    }
 }
 
 #[tokio::test]
@@ -461,14 +472,14 @@ async fn endless_chunked_body_stops_at_the_limit() {
 async fn the_limit_itself_is_allowed_one_byte_more_is_not() {
     const LIMIT: usize = 4096;
     let exact = vec![b' '; LIMIT];
-    let store = AdminStore::start(Behaviour::document(exact.clone(), None, None)).await;
+    let store = AdminStore::start(Document::new(exact.clone(), None, None)).await;
     let mut cfg = config(store.url());
     cfg.max_body_bytes = LIMIT;
     let mut source = HttpSource::new(cfg.clone()).expect("source");
     let (body, _, _) = document(fetch(&mut source).await.expect("exactly the limit"));
     assert_eq!(body.len(), LIMIT);
 
-    store.set(Behaviour::document(vec![b' '; LIMIT + 1], None, None));
+    store.set_document(Document::new(vec![b' '; LIMIT + 1], None, None));
     let err = fetch(&mut source).await.expect_err("one over");
     assert!(
         matches!(err, FetchError::TooLarge { announced: Some(n), .. } if n == LIMIT as u64 + 1),
@@ -520,7 +531,7 @@ async fn chunked_limit_boundary() {
 
 #[tokio::test]
 async fn a_ca_file_is_loaded_and_does_not_break_plain_fetches() {
-    let store = AdminStore::start(Behaviour::document(DOC_V1, None, None)).await;
+    let store = AdminStore::start(Document::new(DOC_V1, None, None)).await;
     let mut cfg = config(store.url());
     cfg.ca_file = Some(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/testdata/test-ca.pem").into());
     let mut source = HttpSource::new(cfg).expect("valid CA file");
@@ -530,17 +541,18 @@ async fn a_ca_file_is_loaded_and_does_not_break_plain_fetches() {
 
 #[tokio::test]
 async fn plain_http_to_another_host_is_refused_before_any_traffic() {
-    // A loopback store that must never hear from us: the same port on a
-    // documentation address is refused at construction.
-    let store = AdminStore::start(Behaviour::document(DOC_V1, None, None)).await;
-    let port = store
-        .url()
-        .split(':')
-        .nth(2)
-        .and_then(|rest| rest.split('/').next())
-        .map(str::to_owned);
-    let url = format!("http://192.0.2.1:{}/v1/allowlist.json", port.expect("port"));
+    // Refused when the source is built: there is no source to fetch with, so no request
+    // can leave.
+    let store = AdminStore::start(Document::new(DOC_V1, None, None)).await;
+    let loopback = store.url();
+    let url = loopback.replace("127.0.0.1", "192.0.2.1");
+    assert_ne!(url, loopback);
     let err = HttpSource::new(config(url.clone())).expect_err("insecure");
     assert!(err.to_string().contains(&url), "{err}");
-    assert!(store.seen().is_empty());
+    // Only the host made the difference: the same port and path on loopback is a working
+    // source.
+    let mut source = source(loopback);
+    let (body, _, _) = document(fetch(&mut source).await.expect("loopback fetch"));
+    assert_eq!(body, DOC_V1.as_bytes());
+    assert_eq!(store.seen().len(), 1);
 }

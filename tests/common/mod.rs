@@ -1,0 +1,132 @@
+//! Shared support for the integration tests: the real gate in-process ([`gate`]), a real
+//! upstream ([`upstream`]), the fake admin store ([`admin_store`]), run-time ports
+//! ([`ports`]), and polling with a deadline.
+#![allow(dead_code, unused_imports)]
+
+pub mod admin_store;
+pub mod gate;
+pub mod ports;
+pub mod server;
+pub mod upstream;
+
+pub use gate::{start_gate, GateSpec, TestGate, ALLOWLIST, TOKEN};
+pub use ports::RefusedAddr;
+pub use upstream::Upstream;
+
+use poortwachter::gate::Clock;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// Poll `f` until it returns `Some`, or panic with `what` after `timeout`.
+pub async fn eventually<T, F, Fut>(timeout: Duration, what: &str, mut f: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(v) = f().await {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for: {what}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// Poll `f` until it returns `Some`, or panic with `what` after `timeout`; for tests
+/// without an async runtime.
+pub fn eventually_blocking<T>(
+    timeout: Duration,
+    what: &str,
+    mut f: impl FnMut() -> Option<T>,
+) -> T {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for: {what}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// A clock a test moves by hand.
+#[derive(Clone)]
+pub struct TestClock(Arc<AtomicI64>);
+
+impl TestClock {
+    pub fn at(t: time::OffsetDateTime) -> TestClock {
+        TestClock(Arc::new(AtomicI64::new(t.unix_timestamp())))
+    }
+    pub fn set(&self, t: time::OffsetDateTime) {
+        self.0.store(t.unix_timestamp(), Ordering::SeqCst);
+    }
+    pub fn clock(&self) -> Clock {
+        let secs = self.0.clone();
+        Arc::new(move || {
+            time::OffsetDateTime::from_unix_timestamp(secs.load(Ordering::SeqCst))
+                .unwrap_or(time::OffsetDateTime::UNIX_EPOCH)
+        })
+    }
+}
+
+/// One request as a fake server (upstream or admin store) received it.
+#[derive(Debug, Clone)]
+pub struct Seen {
+    pub method: String,
+    pub path: String,
+    pub headers: Vec<(String, String)>,
+}
+
+impl Seen {
+    pub fn of<B>(req: &hyper::Request<B>) -> Seen {
+        Seen {
+            method: req.method().to_string(),
+            path: req.uri().path().to_owned(),
+            headers: req
+                .headers()
+                .iter()
+                .map(|(n, v)| {
+                    (
+                        n.as_str().to_owned(),
+                        String::from_utf8_lossy(v.as_bytes()).into_owned(),
+                    )
+                })
+                .collect(),
+        }
+    }
+
+    /// Every value of header `name`, in order.
+    pub fn all(&self, name: &str) -> Vec<&str> {
+        self.headers
+            .iter()
+            .filter(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+            .collect()
+    }
+
+    /// The value of header `name`, if it was sent; panics when it was sent more than once.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        let values = self.all(name);
+        assert!(values.len() <= 1, "header {name} sent more than once");
+        values.first().copied()
+    }
+}
+
+/// A client that never reuses proxies from the environment.
+pub fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .no_proxy()
+        .timeout(Duration::from_secs(10))
+        .build()
+        .expect("client")
+}
+
+/// The value of one sample in Prometheus text, e.g. `metric(&text, "poortwachter_requests_total{decision=\"allow\",reason=\"registered\"}")`.
+pub fn metric(text: &str, series: &str) -> Option<f64> {
+    text.lines().filter(|l| !l.starts_with('#')).find_map(|l| {
+        l.strip_prefix(series)
+            .and_then(|rest| rest.trim().parse().ok())
+    })
+}
