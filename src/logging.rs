@@ -3,8 +3,8 @@
 //!
 //! The access log (target `poortwachter::access`, one line per request) is the only log on
 //! the request path, so in JSON it has a writer of its own: the line is built by hand in a
-//! reused per-thread buffer and written with one `write` (benches/README.md: about a fifth of
-//! the instructions of the generic JSON formatter). Same shape as the formatter's lines:
+//! reused per-thread buffer and written with one `write`, for a fraction of the generic JSON
+//! formatter's instructions (benches/README.md, "Access log line"). Same shape as its lines:
 //! `timestamp`, `level`, the event's fields in order, `target`.
 
 use crate::config::{LogConfig, LogFormat};

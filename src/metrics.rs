@@ -54,10 +54,10 @@ pub struct Metrics {
 }
 
 /// Children of the labelled metrics every request touches, resolved on first use:
-/// `with_label_values` hashes the label values on every call, about 1.3% of a blocked
-/// request's instructions (benches/README.md). Filled lazily, so a series appears only once it has been counted,
-/// exactly as before. None of these vectors is ever reset, so a kept child stays the
-/// registry's.
+/// `with_label_values` hashes the label values on every call, a measurable share of a blocked
+/// request's instructions (benches/README.md, "Per-request work"). Filled lazily, so a series
+/// appears only once it has been counted, exactly as before. None of these vectors is ever
+/// reset, so a kept child stays the registry's.
 #[derive(Default)]
 struct Children {
     /// `requests_total{route="default"}` by verdict and reason: most requests match no route.

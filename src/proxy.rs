@@ -156,7 +156,8 @@ impl GateProxy {
 
 /// A page's response head without its per-request headers (`content-length`,
 /// `x-request-id`). Built once per (status, content type, language) and worker thread,
-/// then cloned: building it per page was a tenth of the blocked path (benches/README.md).
+/// then cloned: building it per page was a visible part of the blocked path
+/// (benches/README.md, "Per-request work").
 /// Pages come in a fixed set of variants, so the cache stays a few entries long.
 fn page_head(page: &Rendered) -> Result<ResponseHeader> {
     type Head = ((u16, &'static str, &'static str), ResponseHeader);

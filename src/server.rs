@@ -151,8 +151,8 @@ fn check_bindable(gate: &Gate) -> Result<(), ServerError> {
 
 /// The per-connection write buffer of the proxy listeners. Pingora's default (1460 bytes)
 /// is smaller than a block page, so the header went out in one `send` and the page in a
-/// second; with room for both, a block costs one `send` (benches/README.md: +48% req/s on
-/// the blocked path). Bodies of unknown length are still flushed per chunk by Pingora.
+/// second; with room for both, a block costs one `send` (benches/README.md, "Listener write
+/// buffer"). Bodies of unknown length are still flushed per chunk by Pingora.
 const WRITE_BUFFER: usize = 8 * 1024;
 
 fn l4_buffer() -> L4BufferSettings {
@@ -172,8 +172,8 @@ pub fn build(gate: Arc<Gate>, sighup: bool) -> Result<Server, ServerError> {
         upstream_keepalive_pool_size: cfg.upstream.keepalive_pool_size,
         // Upstreams are plain HTTP (`proxy::upstream_peer` builds every peer without TLS),
         // so the upstream connector's trust store is never consulted. Without this Pingora
-        // reads the whole system CA bundle (and every file of `SSL_CERT_DIR`) at start: a
-        // tenth of the start-up with 100k ranges (benches/README.md). An empty store fails
+        // reads the whole system CA bundle (and every file of `SSL_CERT_DIR`) at start, a
+        // visible part of the start-up (benches/README.md, "Start-up"). An empty store fails
         // closed: a TLS upstream added later fails its handshake until this loads real CAs.
         ca_file: Some("/dev/null".to_string()),
         ..ServerConf::default()
