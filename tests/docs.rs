@@ -376,10 +376,6 @@ fn links(text: &str) -> Vec<String> {
     out
 }
 
-/// Documents the README links to before they exist: a link to one is
-/// not broken while it is missing, and is checked like any other once it exists.
-const EXPECTED_SOON: &[&str] = &["docs/architecture.md"];
-
 #[test]
 fn relative_links_in_the_docs_lead_somewhere() {
     let mut broken = Vec::new();
@@ -396,10 +392,6 @@ fn relative_links_in_the_docs_lead_somewhere() {
             } else {
                 file.parent().unwrap().join(path)
             };
-            let expected = EXPECTED_SOON.iter().any(|e| root().join(e) == target);
-            if !target.exists() && expected {
-                continue;
-            }
             if !target.exists() {
                 broken.push(format!("{name}: {link} (no such file)"));
                 continue;
