@@ -765,7 +765,7 @@ fn http_get(port: u16, path: &str) -> Option<String> {
 #[test]
 fn explain_covers_claims_and_overrides_on_the_shipped_policy_example() {
     let cfg = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/school-policy.toml");
-    // Demo claims signed with config/demo-site-claim.key, valid until 2030 (see README.md).
+    // Demo claims signed with config/demo-site-claim.key, valid until 2030 (see docs/policy.md "Worked example").
     const A: &str = "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCIsImtpZCI6ImRlbW8tMjAyNi0xMSJ9.eyJzaXRlIjoiMTJBQjAwIiwiZXhwIjoxODkzNDU2MDAwfQ.v4ZYPw5P8nZdX5qwFjAi6NwkLq8apKaE1kOgy9N98Wc";
     const B: &str = "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCIsImtpZCI6ImRlbW8tMjAyNi0xMSJ9.eyJzaXRlIjoiMzRDRDAxIiwiZXhwIjoxODkzNDU2MDAwfQ.z9wS0QBNee4nSoZIS6Pr-UGXs_PXvmSVjkOKYkgwcOg";
     const AT: &str = "2026-12-01T09:00:00+01:00";
