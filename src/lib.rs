@@ -1,9 +1,11 @@
 //! poortwachter: an edge gate that lets a test start only from a registered school location.
 //!
-//! Request path: [`client_ip`] → [`decision`] → [`page`] or the upstream ([`proxy`]) → logging.
+//! Request path: [`proxy`] takes one [`gate::Generation`] → [`client_ip`] → [`route`] →
+//! [`decision`] → [`page`] or the upstream → logging.
 //! Allowlist path: [`sync`] (fetch) → [`allowlist`] (parse → validate → compile) →
-//! [`lifecycle`] (guard, persist) → [`gate::Gate::install`] (one swap).
-//! The pure core (`client_ip`, `allowlist`, `decision`) has no IO and no Pingora types.
+//! [`lifecycle`] (guard, persist, [`lifecycle::install`]: one swap).
+//! The pure core (`client_ip`, `allowlist`, `decision`, `site_binding`, `route`) has no IO of
+//! its own and no Pingora types. The code map: `docs/architecture.md`.
 
 pub mod admin;
 pub mod allowlist;
