@@ -14,6 +14,7 @@ use time::OffsetDateTime;
 use super::exception::Exception;
 use super::quarantine::Quarantined;
 use super::table::IntervalTable;
+use crate::client_ip::canonical;
 
 /// Index of a site in [`Snapshot::sites`].
 pub type SiteIdx = u32;
@@ -140,19 +141,6 @@ impl Snapshot {
     /// warning against trusted proxies).
     pub fn ranges(&self) -> impl Iterator<Item = (IpNet, SiteIdx)> + '_ {
         self.ranges.iter().copied()
-    }
-}
-
-/// IPv4-mapped IPv6 is the IPv4 address everywhere (see DESIGN "Client IP
-/// rules"); no other IPv6 form is unmapped.
-#[inline]
-fn canonical(ip: IpAddr) -> IpAddr {
-    match ip {
-        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
-            Some(v4) => IpAddr::V4(v4),
-            None => ip,
-        },
-        IpAddr::V4(_) => ip,
     }
 }
 
