@@ -5,7 +5,7 @@
 //! every site, with `range` and `exception` judging the entries and
 //! `quarantine` recording what was skipped) → `table` (sorted, disjoint
 //! segments for the per-request lookup) → `snapshot` (the immutable result and
-//! its questions). `synth` makes deterministic test documents. `overrides`
+//! its questions). `overrides`
 //! compiles the local emergency overrides file by the same rules. Nothing here
 //! does IO or knows about Pingora: the sync loop hands us bytes and swaps in
 //! what we return, the request path calls [`Snapshot::sites_for`].
@@ -24,8 +24,15 @@ pub mod overrides;
 mod quarantine;
 mod range;
 mod snapshot;
-pub mod synth;
 mod table;
+
+/// Deterministic test documents, shared with the benches and integration
+/// tests; in the unit tests only, not in the library.
+#[cfg(test)]
+#[path = "../../benches/support/synth.rs"]
+pub(crate) mod synth;
+#[cfg(test)]
+mod synth_tests;
 
 pub use document::DocumentError;
 pub use exception::Exception;
