@@ -20,9 +20,11 @@
 mod compile;
 mod document;
 mod exception;
+mod options;
 pub mod overrides;
 mod quarantine;
 mod range;
+mod site;
 mod snapshot;
 mod table;
 
@@ -36,35 +38,14 @@ mod synth_tests;
 
 pub use document::DocumentError;
 pub use exception::Exception;
+pub use options::CompileOptions;
 pub use overrides::{
     compile_overrides, OverrideAction, OverrideEntry, OverrideOptions, OverrideProblem,
     OverrideProblemKind, Overrides, OverridesError,
 };
 pub use quarantine::{QuarantineKind, Quarantined};
-pub use snapshot::{Site, SiteIdx, Snapshot};
-
-/// Limits applied while compiling (`[allowlist] max_prefix` in the config).
-///
-/// A range whose prefix is *shorter* (broader) than these is quarantined, so a
-/// `0.0.0.0/0` or a provider's whole /8 can never open the gate. Values above
-/// 32 / 128 are not rejected here (that is the config layer's job); they would
-/// simply quarantine every range of that family.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct CompileOptions {
-    /// Broadest IPv4 prefix length accepted (default 16).
-    pub max_prefix_v4: u8,
-    /// Broadest IPv6 prefix length accepted (default 32).
-    pub max_prefix_v6: u8,
-}
-
-impl Default for CompileOptions {
-    fn default() -> Self {
-        CompileOptions {
-            max_prefix_v4: 16,
-            max_prefix_v6: 32,
-        }
-    }
-}
+pub use site::{Site, SiteIdx};
+pub use snapshot::Snapshot;
 
 /// Parse, validate and compile an allowlist document in one go.
 ///

@@ -9,8 +9,8 @@ use std::net::Ipv6Addr;
 
 use ipnet::{IpNet, Ipv4Net, Ipv6Net};
 
+use super::options::CompileOptions;
 use super::quarantine::QuarantineKind;
-use super::CompileOptions;
 use crate::client_ip::{canonical_net, parse_net, NetError};
 
 /// `::ffff:0:0/96`: clients here are IPv4 clients (the client-IP layer

@@ -8,24 +8,13 @@ use std::fmt;
 use std::net::IpAddr;
 
 use ipnet::IpNet;
-use serde::Serialize;
 use time::OffsetDateTime;
 
 use super::exception::Exception;
 use super::quarantine::Quarantined;
+use super::site::{Site, SiteIdx};
 use super::table::IntervalTable;
 use crate::client_ip::canonical;
-
-/// Index of a site in [`Snapshot::sites`].
-pub type SiteIdx = u32;
-
-/// An accepted site (a school location).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Site {
-    /// Admin store id, e.g. BRIN + location code `12AB00`.
-    pub id: String,
-    pub name: Option<String>,
-}
 
 /// A compiled allowlist. Immutable once built; `Send + Sync`, meant to sit
 /// behind one `ArcSwap`.
