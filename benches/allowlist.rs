@@ -15,8 +15,10 @@ use std::net::IpAddr;
 use ipnet::IpNet;
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use poortwachter::allowlist::synth::{sample_addresses, synthetic_document, AddressKind};
+#[path = "support/synth.rs"]
+mod synth;
 use poortwachter::allowlist::{compile, CompileOptions, Snapshot};
+use synth::{sample_addresses, synthetic_document, AddressKind};
 
 /// Addresses cycled through per case: enough to defeat branch prediction
 /// on a single address, few enough to stay out of the measurement. A power

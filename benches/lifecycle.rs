@@ -4,12 +4,14 @@
 //!
 //! `cargo bench --bench lifecycle`
 
-use poortwachter::allowlist::synth::synthetic_document;
+#[path = "support/synth.rs"]
+mod synth;
 use serde_json::{json, Value};
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
+use synth::synthetic_document;
 
 const RANGES: usize = 100_000;
 const CHANGES: usize = 30;

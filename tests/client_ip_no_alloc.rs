@@ -9,10 +9,12 @@ use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 
 use ipnet::IpNet;
-use poortwachter::allowlist::synth::{sample_addresses, synthetic_document, AddressKind};
+#[path = "../benches/support/synth.rs"]
+mod synth;
 use poortwachter::allowlist::{compile, CompileOptions};
 use poortwachter::client_ip::{resolve, HeaderMode, PeerAddr, TrustedProxies};
 use poortwachter::decision::{decide, Binding, Input, Mode, RouteAction, Verdict};
+use synth::{sample_addresses, synthetic_document, AddressKind};
 
 struct Counting;
 

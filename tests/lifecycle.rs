@@ -3,6 +3,8 @@
 //! admin store on loopback.
 
 mod common;
+#[path = "../benches/support/synth.rs"]
+mod synth;
 
 use common::admin_store::{AdminStore, Behaviour};
 use common::{
@@ -525,7 +527,7 @@ async fn config_reload_applies_mode_and_reports_restart_settings() {
 /// not one failed request, not one wrong status.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn swaps_under_load_lose_no_request() {
-    use poortwachter::allowlist::synth::synthetic_document;
+    use crate::synth::synthetic_document;
     let up = Upstream::start("a").await;
     let make = |i: u64| {
         let mut v: Value = serde_json::from_str(&synthetic_document(100_000, i)).unwrap();

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Deterministic synthetic allowlist for the load benchmark.
 
-A line-by-line port of `poortwachter::allowlist::synth::synthetic_document(ranges, seed)`
+A line-by-line port of `synthetic_document(ranges, seed)` in `benches/support/synth.rs`
 (same xorshift64* generator, same slots, same text), so the load benchmark and the criterion
 benches look at the same kind of data: about 60% IPv4 and 40% IPv6 ranges, none overlapping,
 5 to 15 per site, every tenth site with one (inactive: December 2026) exception.

@@ -11,11 +11,12 @@ use serde_json::{Map, Value};
 
 use super::document::{json_kind, value_at, DocumentError, RawDocument};
 use super::exception::{parse_exception, Exception, ExceptionPlace};
+use super::options::CompileOptions;
 use super::quarantine::{QuarantineKind, Quarantined};
 use super::range::parse_range;
-use super::snapshot::{Site, SiteIdx, Snapshot};
+use super::site::{Site, SiteIdx};
+use super::snapshot::Snapshot;
 use super::table::{IntervalTable, TableOverflow};
-use super::CompileOptions;
 
 /// Longest accepted site id. BRIN + location code is 6; this leaves room for
 /// other id schemes without letting an id become a log-line payload.

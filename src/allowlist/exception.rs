@@ -11,10 +11,10 @@ use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
 use super::document::json_kind;
+use super::options::CompileOptions;
 use super::quarantine::{QuarantineKind, Quarantined};
 use super::range::parse_range;
-use super::snapshot::SiteIdx;
-use super::CompileOptions;
+use super::site::SiteIdx;
 
 /// Path under which unknown exception fields are counted.
 pub(crate) const UNKNOWN_PREFIX: &str = "sites[].exceptions[].";

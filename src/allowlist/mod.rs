@@ -5,7 +5,7 @@
 //! every site, with `range` and `exception` judging the entries and
 //! `quarantine` recording what was skipped) → `table` (sorted, disjoint
 //! segments for the per-request lookup) → `snapshot` (the immutable result and
-//! its questions). `synth` makes deterministic test documents. `overrides`
+//! its questions). `overrides`
 //! compiles the local emergency overrides file by the same rules. Nothing here
 //! does IO or knows about Pingora: the sync loop hands us bytes and swaps in
 //! what we return, the request path calls [`Snapshot::sites_for`].
@@ -20,44 +20,32 @@
 mod compile;
 mod document;
 mod exception;
+mod options;
 pub mod overrides;
 mod quarantine;
 mod range;
+mod site;
 mod snapshot;
-pub mod synth;
 mod table;
+
+/// Deterministic test documents, shared with the benches and integration
+/// tests; in the unit tests only, not in the library.
+#[cfg(test)]
+#[path = "../../benches/support/synth.rs"]
+pub(crate) mod synth;
+#[cfg(test)]
+mod synth_tests;
 
 pub use document::DocumentError;
 pub use exception::Exception;
+pub use options::CompileOptions;
 pub use overrides::{
     compile_overrides, OverrideAction, OverrideEntry, OverrideOptions, OverrideProblem,
     OverrideProblemKind, Overrides, OverridesError,
 };
 pub use quarantine::{QuarantineKind, Quarantined};
-pub use snapshot::{Site, SiteIdx, Snapshot};
-
-/// Limits applied while compiling (`[allowlist] max_prefix` in the config).
-///
-/// A range whose prefix is *shorter* (broader) than these is quarantined, so a
-/// `0.0.0.0/0` or a provider's whole /8 can never open the gate. Values above
-/// 32 / 128 are not rejected here (that is the config layer's job); they would
-/// simply quarantine every range of that family.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct CompileOptions {
-    /// Broadest IPv4 prefix length accepted (default 16).
-    pub max_prefix_v4: u8,
-    /// Broadest IPv6 prefix length accepted (default 32).
-    pub max_prefix_v6: u8,
-}
-
-impl Default for CompileOptions {
-    fn default() -> Self {
-        CompileOptions {
-            max_prefix_v4: 16,
-            max_prefix_v6: 32,
-        }
-    }
-}
+pub use site::{Site, SiteIdx};
+pub use snapshot::Snapshot;
 
 /// Parse, validate and compile an allowlist document in one go.
 ///

@@ -8,23 +8,13 @@ use std::fmt;
 use std::net::IpAddr;
 
 use ipnet::IpNet;
-use serde::Serialize;
 use time::OffsetDateTime;
 
 use super::exception::Exception;
 use super::quarantine::Quarantined;
+use super::site::{Site, SiteIdx};
 use super::table::IntervalTable;
-
-/// Index of a site in [`Snapshot::sites`].
-pub type SiteIdx = u32;
-
-/// An accepted site (a school location).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Site {
-    /// Admin store id, e.g. BRIN + location code `12AB00`.
-    pub id: String,
-    pub name: Option<String>,
-}
+use crate::client_ip::canonical;
 
 /// A compiled allowlist. Immutable once built; `Send + Sync`, meant to sit
 /// behind one `ArcSwap`.
@@ -140,19 +130,6 @@ impl Snapshot {
     /// warning against trusted proxies).
     pub fn ranges(&self) -> impl Iterator<Item = (IpNet, SiteIdx)> + '_ {
         self.ranges.iter().copied()
-    }
-}
-
-/// IPv4-mapped IPv6 is the IPv4 address everywhere (see DESIGN "Client IP
-/// rules"); no other IPv6 form is unmapped.
-#[inline]
-fn canonical(ip: IpAddr) -> IpAddr {
-    match ip {
-        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
-            Some(v4) => IpAddr::V4(v4),
-            None => ip,
-        },
-        IpAddr::V4(_) => ip,
     }
 }
 

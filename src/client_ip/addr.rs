@@ -1,19 +1,22 @@
-//! Strict parsing of IP address text, and canonicalisation of IPv4-mapped IPv6.
+//! Address text: the one parser of IP addresses and networks in the crate, and the
+//! canonicalisation of IPv4-mapped IPv6. The client-IP walk (header elements), the allowlist
+//! (ranges) and the configuration (trusted proxies) all read addresses here.
 //!
-//! Hand-written rather than delegated to a general-purpose parser on purpose: what counts
-//! as an address is part of the security rule (no leading zeros, octal, hex or shortened
-//! IPv4, no zone ids), so it is spelled out here, byte by byte, and tested exhaustively,
-//! instead of depending on what some library version happens to accept.
+//! The address grammar is std's (`Ipv4Addr` and `Ipv6Addr` `from_str`): strict dotted quads
+//! without leading zeros, octal, hex or shortened forms; RFC 4291 IPv6 without zone ids. What
+//! is written out here is only what std lacks, each piece saying why: the forms of a header
+//! element (brackets, ports), a prefix length, and a fast path for the common spellings that
+//! only ever answers as std would (tested) and leaves everything else to std.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::str::FromStr;
 
-/// Longest IPv6 text form: `ffff:ffff:ffff:ffff:ffff:ffff:255.255.255.255`. Longer input is
-/// refused before any work is done.
-const MAX_IPV6_LEN: usize = 45;
+use ipnet::{IpNet, Ipv4Net, Ipv6Net};
 
 /// Canonicalise: IPv4-mapped IPv6 (`::ffff:a.b.c.d`) becomes the IPv4 address; every other
 /// address is returned unchanged. IPv4-compatible (`::a.b.c.d`), 6to4 and NAT64 addresses are
 /// distinct hosts in their own right and are deliberately *not* unmapped.
+#[inline]
 pub fn canonical(ip: IpAddr) -> IpAddr {
     match ip {
         IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
@@ -24,9 +27,25 @@ pub fn canonical(ip: IpAddr) -> IpAddr {
     }
 }
 
-/// Strict parse of a bare address: an IPv4 dotted quad or an IPv6 address per RFC 4291, no
-/// port, no brackets. The result is canonicalised. Useful wherever an address is typed by a
-/// person or read from a document (allowlist, `explain --peer`).
+/// Canonicalise a network: `::ffff:a.b.c.d/96+n` (inside the mapped block `::ffff:0:0/96`)
+/// is the IPv4 network `a.b.c.d/n`; every other network is returned unchanged. Host bits are
+/// kept, so a caller can still judge them. An IPv6 network shorter than /96 that covers the
+/// mapped block (`::/0`) stays IPv6: it is not an IPv4 network.
+pub fn canonical_net(net: IpNet) -> IpNet {
+    if let IpNet::V6(v6) = net {
+        if let (Some(v4), Some(len)) = (v6.addr().to_ipv4_mapped(), v6.prefix_len().checked_sub(96))
+        {
+            if let Ok(v4net) = Ipv4Net::new(v4, len) {
+                return IpNet::V4(v4net);
+            }
+        }
+    }
+    net
+}
+
+/// Strict parse of a bare address: an IPv4 dotted quad or an IPv6 address, no port, no
+/// brackets. The result is canonicalised. Useful wherever an address is typed by a person or
+/// read from a document (allowlist, `explain --peer`).
 pub fn parse_ip(bytes: &[u8]) -> Option<IpAddr> {
     let ip = if bytes.contains(&b':') {
         IpAddr::V6(parse_ipv6(bytes)?)
@@ -38,10 +57,13 @@ pub fn parse_ip(bytes: &[u8]) -> Option<IpAddr> {
 
 /// Strict parse of one X-Forwarded-For element (already trimmed of spaces and tabs).
 ///
-/// Accepted: `a.b.c.d`, an RFC 4291 IPv6 address, `a.b.c.d:port`, `[v6]`, `[v6]:port`. The
-/// port must be 1 to 5 decimal digits with a value of at most 65535, and is dropped.
-/// Everything else is `None`: zone ids, bracketed IPv4, host names, CIDR suffixes, quotes,
-/// inner spaces, empty input. The result is canonicalised (IPv4-mapped IPv6 becomes IPv4).
+/// Accepted: `a.b.c.d`, an IPv6 address, `a.b.c.d:port`, `[v6]`, `[v6]:port`. The port must
+/// be 1 to 5 decimal digits with a value of at most 65535, and is dropped. Everything else is
+/// `None`: zone ids, bracketed IPv4, host names, CIDR suffixes, quotes, inner spaces, empty
+/// input. The result is canonicalised (IPv4-mapped IPv6 becomes IPv4).
+///
+/// Written out because std has no such form: `SocketAddr` requires a port, and accepts
+/// numeric zone ids and ports with any number of leading zeros.
 pub fn parse_element(bytes: &[u8]) -> Option<IpAddr> {
     let ip = match bytes.first()? {
         b'[' => {
@@ -70,131 +92,59 @@ pub fn parse_element(bytes: &[u8]) -> Option<IpAddr> {
     Some(canonical(ip))
 }
 
-/// Strict IPv4 dotted quad: exactly four decimal parts of 1 to 3 digits, each at most 255,
-/// without leading zeros (so `010` is refused instead of being read as octal 8 or decimal 10:
-/// different parsers disagree, and an attacker gets to pick the one that helps).
-pub(crate) fn parse_ipv4(bytes: &[u8]) -> Option<Ipv4Addr> {
-    let mut octets = [0u8; 4];
-    let mut parts = bytes.split(|&b| b == b'.');
-    for octet in &mut octets {
-        *octet = parse_octet(parts.next()?)?;
-    }
-    if parts.next().is_some() {
-        return None;
-    }
-    Some(Ipv4Addr::from(octets))
+/// Why a network text ([`parse_net`]) was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum NetError {
+    #[error("not a strict IPv4 or IPv6 address")]
+    Address,
+    #[error("prefix length is not a number from 0 to {max} without leading zeros")]
+    Prefix { max: u8 },
 }
 
-fn parse_octet(part: &[u8]) -> Option<u8> {
-    match part {
-        [] => None,
-        [b'0'] => Some(0),
-        [b'0', ..] => None,
-        _ if part.len() > 3 => None,
-        _ => {
-            let mut value: u16 = 0;
-            for &b in part {
-                if !b.is_ascii_digit() {
-                    return None;
-                }
-                value = value * 10 + u16::from(b - b'0');
-            }
-            u8::try_from(value).ok()
-        }
+/// Strict parse of a network: `address` or `address/prefix` (`192.0.2.0/24`,
+/// `2001:db8::/32`, `192.0.2.1`). A bare address is a /32 or /128. The family is the one the
+/// text spells (`::ffff:192.0.2.0/120` is IPv6 here; see [`canonical_net`]), and host bits are
+/// kept: whether they are acceptable is for the caller to judge. The address is judged first,
+/// then the prefix against the family's maximum.
+pub fn parse_net(text: &str) -> Result<IpNet, NetError> {
+    let bytes = text.as_bytes();
+    let (addr, prefix) = match bytes.iter().position(|&b| b == b'/') {
+        Some(i) => (&bytes[..i], Some(&bytes[i + 1..])),
+        None => (bytes, None),
+    };
+    // The family by the presence of `:`, as in `parse_ip`.
+    if addr.contains(&b':') {
+        let addr = parse_ipv6(addr).ok_or(NetError::Address)?;
+        let len = parse_prefix(prefix, 128).ok_or(NetError::Prefix { max: 128 })?;
+        Ipv6Net::new(addr, len)
+            .map(IpNet::V6)
+            .map_err(|_| NetError::Prefix { max: 128 })
+    } else {
+        let addr = parse_ipv4(addr).ok_or(NetError::Address)?;
+        let len = parse_prefix(prefix, 32).ok_or(NetError::Prefix { max: 32 })?;
+        Ipv4Net::new(addr, len)
+            .map(IpNet::V4)
+            .map_err(|_| NetError::Prefix { max: 32 })
     }
 }
 
-/// Strict IPv6 per RFC 4291 section 2.2: eight groups of 1 to 4 hex digits (either case),
-/// at most one `::` standing for one or more zero groups, and optionally a strict dotted quad
-/// as the last 32 bits. No zone id, no brackets, no prefix length.
-pub(crate) fn parse_ipv6(bytes: &[u8]) -> Option<Ipv6Addr> {
-    if bytes.len() > MAX_IPV6_LEN {
-        return None;
-    }
-    let mut segs = [0u16; 8];
-    let mut n = 0;
-    // Index in `segs` where `::` stands, if any.
-    let mut gap: Option<usize> = None;
-    let mut i = 0;
-    if bytes.starts_with(b"::") {
-        gap = Some(0);
-        i = 2;
-        if bytes.len() == 2 {
-            return Some(Ipv6Addr::UNSPECIFIED);
-        }
-    }
-    loop {
-        let rest = bytes.get(i..)?;
-        let end = rest.iter().position(|&b| b == b':').unwrap_or(rest.len());
-        let group = rest.get(..end)?;
-        if group.contains(&b'.') {
-            // An embedded IPv4 address may only be the last 32 bits.
-            if end != rest.len() || n > 6 {
-                return None;
-            }
-            let [a, b, c, d] = parse_ipv4(group)?.octets();
-            segs[n] = u16::from_be_bytes([a, b]);
-            segs[n + 1] = u16::from_be_bytes([c, d]);
-            n += 2;
-            break;
-        }
-        if n == 8 {
-            return None;
-        }
-        segs[n] = parse_hex_group(group)?;
-        n += 1;
-        if end == rest.len() {
-            break;
-        }
-        i += end + 1;
-        match bytes.get(i) {
-            Some(b':') => {
-                if gap.is_some() {
-                    return None;
-                }
-                gap = Some(n);
-                i += 1;
-                if i == bytes.len() {
-                    break;
-                }
-            }
-            Some(_) => {}
-            // A single trailing colon.
-            None => return None,
-        }
-    }
-    match gap {
-        None if n == 8 => {}
-        None => return None,
-        // `::` must stand for at least one group.
-        Some(at) if n <= 7 => {
-            let tail = n - at;
-            segs.copy_within(at..n, 8 - tail);
-            segs[at..8 - tail].fill(0);
-        }
-        Some(_) => return None,
-    }
-    Some(Ipv6Addr::from(segs))
+/// A prefix length of at most `max`: absent means `max` (a single address). Written out
+/// because std's integer parse accepts a `+` sign and leading zeros (`/+24`, `/024`).
+fn parse_prefix(text: Option<&[u8]>, max: u8) -> Option<u8> {
+    let Some(text) = text else {
+        return Some(max);
+    };
+    let plain = matches!(text, [b'0'] | [b'1'..=b'9', ..])
+        && text.len() <= 3
+        && text.iter().all(u8::is_ascii_digit);
+    plain
+        .then(|| std_parse::<u8>(text))
+        .flatten()
+        .filter(|&n| n <= max)
 }
 
-fn parse_hex_group(group: &[u8]) -> Option<u16> {
-    if group.is_empty() || group.len() > 4 {
-        return None;
-    }
-    let mut value: u16 = 0;
-    for &b in group {
-        let digit = match b {
-            b'0'..=b'9' => b - b'0',
-            b'a'..=b'f' => b - b'a' + 10,
-            b'A'..=b'F' => b - b'A' + 10,
-            _ => return None,
-        };
-        value = (value << 4) | u16::from(digit);
-    }
-    Some(value)
-}
-
-/// A port number: 1 to 5 decimal digits, value 0 to 65535. Digits only: no sign, no spaces.
+/// A port: 1 to 5 ASCII digits, value 0 to 65535. Written out because std's `u16` parse
+/// accepts a `+` sign and any number of leading zeros; one pass reads the value as well.
 pub(crate) fn parse_port(bytes: &[u8]) -> Option<u16> {
     if bytes.is_empty() || bytes.len() > 5 {
         return None;
@@ -207,6 +157,132 @@ pub(crate) fn parse_port(bytes: &[u8]) -> Option<u16> {
         value = value * 10 + u32::from(b - b'0');
     }
     u16::try_from(value).ok()
+}
+
+/// A strict IPv4 dotted quad: exactly std's grammar.
+#[inline]
+pub(crate) fn parse_ipv4(bytes: &[u8]) -> Option<Ipv4Addr> {
+    fast_ipv4(bytes).or_else(|| std_parse(bytes))
+}
+
+/// A strict IPv6 address: exactly std's grammar.
+#[inline]
+pub(crate) fn parse_ipv6(bytes: &[u8]) -> Option<Ipv6Addr> {
+    fast_ipv6(bytes).or_else(|| std_parse(bytes))
+}
+
+/// std parses `&str` only (its byte parser, `parse_ascii`, is unstable); bytes that are not
+/// UTF-8 are no address anyway.
+fn std_parse<T: FromStr>(bytes: &[u8]) -> Option<T> {
+    std::str::from_utf8(bytes).ok()?.parse().ok()
+}
+
+/// Fast path for a dotted quad, per hop per request and per allowlist range, where std's
+/// general parser costs about twice as much. `None` leaves the text to std; the tests check
+/// that every `Some` is std's answer.
+fn fast_ipv4(text: &[u8]) -> Option<Ipv4Addr> {
+    let mut octets = [0u8; 4];
+    let mut i = 0;
+    for (k, octet) in octets.iter_mut().enumerate() {
+        if k > 0 {
+            if text.get(i) != Some(&b'.') {
+                return None;
+            }
+            i += 1;
+        }
+        let (value, used) = decimal(text.get(i..)?)?;
+        *octet = u8::try_from(value).ok()?;
+        i += used;
+    }
+    (i == text.len()).then(|| Ipv4Addr::from(octets))
+}
+
+/// The decimal number at the start of `text`: 1 to 3 ASCII digits, no leading zero (a lone
+/// `0` is fine). Returns the value and how many bytes it took.
+fn decimal(text: &[u8]) -> Option<(u16, usize)> {
+    let mut value: u16 = 0;
+    let mut used = 0;
+    while let Some(&b) = text.get(used) {
+        if !b.is_ascii_digit() {
+            break;
+        }
+        if used == 3 || (used == 1 && value == 0) {
+            return None;
+        }
+        value = value * 10 + u16::from(b - b'0');
+        used += 1;
+    }
+    (used > 0).then_some((value, used))
+}
+
+/// Fast path for the common IPv6 forms, where std's general parser costs about twice as
+/// much: hex groups of 1 to 4 digits, either all eight or at most six around one `::`, the
+/// last 32 bits optionally a dotted quad. Seven groups around `::` and anything malformed
+/// return `None`, leaving the text to std; the tests check that every `Some` is std's answer.
+fn fast_ipv6(text: &[u8]) -> Option<Ipv6Addr> {
+    let mut head = [0u16; 8];
+    let mut tail = [0u16; 8];
+    let (mut nh, mut nt) = (0usize, 0usize);
+    let mut gap = false;
+    let mut i = 0;
+    if text.starts_with(b"::") {
+        gap = true;
+        i = 2;
+    }
+    while i < text.len() {
+        let start = i;
+        let mut value: u16 = 0;
+        let mut digits = 0;
+        while let Some(d) = text.get(i).and_then(|&b| char::from(b).to_digit(16)) {
+            if digits == 4 {
+                return None;
+            }
+            value = (value << 4) | d as u16;
+            digits += 1;
+            i += 1;
+        }
+        if digits == 0 {
+            return None;
+        }
+        let groups = if gap { &mut tail[..] } else { &mut head[..] };
+        let n = if gap { &mut nt } else { &mut nh };
+        if text.get(i) == Some(&b'.') {
+            // An embedded dotted quad: the rest of the text, as the last two groups.
+            let [a, b, c, d] = fast_ipv4(text.get(start..)?)?.octets();
+            *groups.get_mut(*n)? = u16::from_be_bytes([a, b]);
+            *groups.get_mut(*n + 1)? = u16::from_be_bytes([c, d]);
+            *n += 2;
+            break;
+        }
+        *groups.get_mut(*n)? = value;
+        *n += 1;
+        match text.get(i) {
+            None => break,
+            Some(b':') if text.get(i + 1) == Some(&b':') => {
+                if gap || text.get(i + 2) == Some(&b':') {
+                    return None;
+                }
+                gap = true;
+                i += 2;
+            }
+            Some(b':') if i + 1 < text.len() => i += 1,
+            _ => return None,
+        }
+    }
+    let mut groups = [0u16; 8];
+    if gap {
+        if nh + nt > 6 {
+            return None;
+        }
+        groups[..nh].copy_from_slice(&head[..nh]);
+        groups[8 - nt..].copy_from_slice(&tail[..nt]);
+    } else {
+        if nh != 8 {
+            return None;
+        }
+        groups = head;
+    }
+    Some(Ipv6Addr::from(groups))
 }
 
 #[cfg(test)]
@@ -508,6 +584,245 @@ mod tests {
             b"::1\t",
         ] {
             assert_eq!(parse_element(bytes), None, "{bytes:?}");
+        }
+    }
+
+    /// A deterministic xorshift stream for the differential tests.
+    fn stream(mut x: u64) -> impl FnMut(u64) -> u64 {
+        move |n| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x % n
+        }
+    }
+
+    #[test]
+    fn address_grammar_is_std_s() {
+        let fixed = [
+            "",
+            ".",
+            "1.2.3",
+            "1.2.3.4",
+            "1.2.3.4.",
+            ".1.2.3.4",
+            "01.2.3.4",
+            "0.0.0.0",
+            "255.255.255.255",
+            "256.1.1.1",
+            "1.2.3.04",
+            "1.2.3.999",
+            "0x1.2.3.4",
+            "1.2.3.4 ",
+            "::",
+            "::1",
+            "1::",
+            "1:2:3:4:5:6:7:8",
+            "1:2:3:4:5:6:7::",
+            "::2:3:4:5:6:7:8",
+            "1:2:3:4:5:6::7",
+            "1::2::3",
+            "12345::",
+            "::ffff:1.2.3.4",
+            "::ffff:01.2.3.4",
+            "1:2:3:4:5:6:1.2.3.4",
+            "1:2:3:4:5:6:7:1.2.3.4",
+            "fe80::1%1",
+            "fe80::1%eth0",
+            "[::1]",
+        ];
+        let mut next = stream(0x9E37_79B9_7F4A_7C15);
+        let alphabet = b"0123456789abcdefABCDEFx.:%/[] +-";
+        let tokens = [
+            ":", "::", ".", "0", "1", "ff", "ffff", "255", "256", "01", "1.2.3.4",
+        ];
+        let random = (0..200_000).map(|round| {
+            let mut text = String::new();
+            if round % 2 == 0 {
+                for _ in 0..next(40) {
+                    text.push(char::from(alphabet[next(alphabet.len() as u64) as usize]));
+                }
+            } else {
+                for _ in 0..next(14) {
+                    text.push_str(tokens[next(tokens.len() as u64) as usize]);
+                }
+            }
+            text
+        });
+        let (mut v4, mut v6) = (0, 0);
+        for text in fixed.iter().map(|s| s.to_string()).chain(random) {
+            let b = text.as_bytes();
+            let std4 = text.parse::<Ipv4Addr>().ok();
+            let std6 = text.parse::<Ipv6Addr>().ok();
+            assert_eq!(parse_ipv4(b), std4, "{text:?}");
+            assert_eq!(parse_ipv6(b), std6, "{text:?}");
+            // The fast paths may decline, never disagree.
+            assert!(fast_ipv4(b).is_none() || fast_ipv4(b) == std4, "{text:?}");
+            assert!(fast_ipv6(b).is_none() || fast_ipv6(b) == std6, "{text:?}");
+            v4 += usize::from(std4.is_some());
+            v6 += usize::from(std6.is_some());
+        }
+        // The random texts reach valid addresses often enough to mean something.
+        assert!(v4 > 500 && v6 > 1_000, "{v4} IPv4, {v6} IPv6");
+    }
+
+    #[test]
+    fn fast_paths_answer_the_common_forms() {
+        for s in ["192.0.2.1", "0.0.0.0", "255.255.255.255"] {
+            assert_eq!(fast_ipv4(s.as_bytes()), s.parse().ok(), "{s}");
+        }
+        for s in [
+            "2001:db8::1",
+            "::",
+            "::1",
+            "fd00::7",
+            "2001:0db8:0:0:0:0:0:1",
+        ] {
+            assert_eq!(fast_ipv6(s.as_bytes()), s.parse().ok(), "{s}");
+        }
+        for s in [
+            "::ffff:192.0.2.1",
+            "::192.0.2.1",
+            "1:2:3:4:5:6:192.0.2.1",
+            "64:ff9b::1.2.3.4",
+        ] {
+            assert_eq!(fast_ipv6(s.as_bytes()), s.parse().ok(), "{s}");
+        }
+        // Left to std: seven groups around `::`.
+        assert_eq!(fast_ipv6(b"1:2:3::4:5:6:7"), None);
+        assert_eq!(parse_ipv6(b"1:2:3::4:5:6:7"), "1:2:3::4:5:6:7".parse().ok());
+    }
+
+    /// Every place where what this module accepts differs from std (or, for networks, from
+    /// ipnet's parser), one assertion each way.
+    #[test]
+    fn differences_from_std_are_pinned() {
+        use std::net::SocketAddr;
+        let std_ip = |s: &str| s.parse::<IpAddr>().ok();
+        let std_sock = |s: &str| s.parse::<SocketAddr>().ok();
+        // A header element may carry a port and brackets; a bare std address may not.
+        assert_eq!(parse_element(b"192.0.2.1:80"), std_ip("192.0.2.1"));
+        assert_eq!(std_ip("192.0.2.1:80"), None);
+        assert_eq!(parse_element(b"[2001:db8::1]"), std_ip("2001:db8::1"));
+        assert_eq!(std_sock("[2001:db8::1]"), None);
+        // Ports: at most five digits; std takes any number of leading zeros, and `u16` a sign.
+        assert_eq!(parse_element(b"192.0.2.1:000080"), None);
+        assert!(std_sock("192.0.2.1:000080").is_some());
+        assert_eq!(parse_port(b"+80"), None);
+        assert_eq!("+80".parse::<u16>().ok(), Some(80));
+        // Zone ids: std's socket address takes a numeric one, we take none.
+        assert_eq!(parse_element(b"[fe80::1%1]:80"), None);
+        assert!(std_sock("[fe80::1%1]:80").is_some());
+        // Mapped IPv6 is canonicalised to IPv4; std keeps it IPv6.
+        assert_eq!(parse_ip(b"::ffff:192.0.2.1"), std_ip("192.0.2.1"));
+        assert!(std_ip("::ffff:192.0.2.1").is_some_and(|ip| ip.is_ipv6()));
+        // Networks: ipnet's parser takes leading zeros in the address and the prefix.
+        for text in ["010.0.0.0/8", "10.0.0.0/08"] {
+            assert!(parse_net(text).is_err(), "{text}");
+            assert!(text.parse::<IpNet>().is_ok(), "{text}");
+        }
+        // A bare address is a network here (/32, /128); ipnet wants a prefix.
+        assert_eq!(parse_net("192.0.2.1"), Ok("192.0.2.1/32".parse().unwrap()));
+        assert!("192.0.2.1".parse::<IpNet>().is_err());
+    }
+
+    #[test]
+    fn networks() {
+        let net = |s: &str| s.parse::<IpNet>().unwrap();
+        for (text, want) in [
+            ("192.0.2.0/24", "192.0.2.0/24"),
+            ("192.0.2.1", "192.0.2.1/32"),
+            ("0.0.0.0/0", "0.0.0.0/0"),
+            ("10.0.0.1/8", "10.0.0.1/8"),
+            ("2001:db8::/32", "2001:db8::/32"),
+            ("2001:DB8::1", "2001:db8::1/128"),
+            ("::/0", "::/0"),
+            // The family is the text's: mapped stays IPv6 until `canonical_net`.
+            ("::ffff:192.0.2.0/120", "::ffff:192.0.2.0/120"),
+        ] {
+            assert_eq!(parse_net(text), Ok(net(want)), "{text}");
+        }
+        for (text, want) in [
+            ("", NetError::Address),
+            ("192.0.2", NetError::Address),
+            ("01.0.0.0/8", NetError::Address),
+            ("[2001:db8::]/32", NetError::Address),
+            ("fe80::1%1/64", NetError::Address),
+            (" 192.0.2.0/24", NetError::Address),
+            ("192.0.2.0/", NetError::Prefix { max: 32 }),
+            ("192.0.2.0/33", NetError::Prefix { max: 32 }),
+            ("192.0.2.0/024", NetError::Prefix { max: 32 }),
+            ("192.0.2.0/+24", NetError::Prefix { max: 32 }),
+            ("192.0.2.0/24/24", NetError::Prefix { max: 32 }),
+            ("192.0.2.0/24 ", NetError::Prefix { max: 32 }),
+            ("2001:db8::/129", NetError::Prefix { max: 128 }),
+            ("2001:db8::/048", NetError::Prefix { max: 128 }),
+            // The address is judged before the prefix.
+            ("192.0.2/99", NetError::Address),
+        ] {
+            assert_eq!(parse_net(text), Err(want), "{text:?}");
+        }
+    }
+
+    /// The prefix parser against its definition (plain digits, no sign, no leading zero,
+    /// at most `max`), over every string of up to four characters that matter.
+    #[test]
+    fn prefix_parser_agrees_with_its_definition() {
+        let alphabet = ['0', '1', '2', '3', '9', '+', '-', ' ', 'x'];
+        let reference = |text: &str, max: u8| -> Option<u8> {
+            let plain = !text.is_empty()
+                && text.bytes().all(|b| b.is_ascii_digit())
+                && !(text.len() > 1 && text.starts_with('0'));
+            plain
+                .then(|| text.parse::<u32>().ok())
+                .flatten()
+                .filter(|&n| n <= u32::from(max))
+                .map(|n| n as u8)
+        };
+        let mut texts = vec![String::new()];
+        for len in 1..=4 {
+            let mut next = Vec::new();
+            for t in texts.iter().filter(|t| t.chars().count() == len - 1) {
+                for c in alphabet {
+                    next.push(format!("{t}{c}"));
+                }
+            }
+            texts.extend(next);
+        }
+        for text in &texts {
+            for max in [32, 128] {
+                assert_eq!(
+                    parse_prefix(Some(text.as_bytes()), max),
+                    reference(text, max),
+                    "{text:?} max {max}"
+                );
+            }
+        }
+        assert_eq!(parse_prefix(None, 32), Some(32));
+    }
+
+    #[test]
+    fn canonical_net_unmaps_only_the_mapped_block() {
+        let net = |s: &str| s.parse::<IpNet>().unwrap();
+        for (text, want) in [
+            ("::ffff:0:0/96", "0.0.0.0/0"),
+            ("::ffff:10.0.0.0/104", "10.0.0.0/8"),
+            ("::ffff:192.0.2.1/128", "192.0.2.1/32"),
+            // Host bits are kept.
+            ("::ffff:192.0.2.5/120", "192.0.2.5/24"),
+            ("10.0.0.0/8", "10.0.0.0/8"),
+        ] {
+            assert_eq!(canonical_net(net(text)), net(want), "{text}");
+        }
+        // Shorter than /96, or outside the mapped block: unchanged.
+        for text in [
+            "::/0",
+            "::ffff:0:0/95",
+            "::fffe:0:0/96",
+            "::/96",
+            "64:ff9b::/96",
+        ] {
+            assert_eq!(canonical_net(net(text)), net(text), "{text}");
         }
     }
 }

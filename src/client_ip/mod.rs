@@ -22,7 +22,7 @@ mod types;
 mod walk;
 mod xff;
 
-pub use addr::{canonical, parse_element, parse_ip};
+pub use addr::{canonical, canonical_net, parse_element, parse_ip, parse_net, NetError};
 pub use error::{MalformedKind, Unresolvable, UNRESOLVABLE_REASON};
 pub use trusted::TrustedProxies;
 pub use types::{ClientIp, ClientIpSource, HeaderMode, ParseHeaderModeError, PeerAddr, Resolved};

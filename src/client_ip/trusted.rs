@@ -6,9 +6,9 @@
 
 use std::net::IpAddr;
 
-use ipnet::{IpNet, Ipv4Net};
+use ipnet::IpNet;
 
-use super::addr::canonical;
+use super::addr::{canonical, canonical_net};
 
 /// Set of trusted proxy networks.
 ///
@@ -70,20 +70,6 @@ impl TrustedProxies {
     pub fn is_empty(&self) -> bool {
         self.nets.is_empty()
     }
-}
-
-/// `::ffff:a.b.c.d/96+n` is the IPv4 network `a.b.c.d/n`; everything else is unchanged.
-fn canonical_net(net: IpNet) -> IpNet {
-    if let IpNet::V6(v6) = net {
-        if v6.prefix_len() >= 96 {
-            if let Some(v4) = v6.network().to_ipv4_mapped() {
-                if let Ok(v4net) = Ipv4Net::new(v4, v6.prefix_len() - 96) {
-                    return IpNet::V4(v4net);
-                }
-            }
-        }
-    }
-    net
 }
 
 #[cfg(test)]

@@ -3,12 +3,14 @@
 //! hitting the admin store in lock-step (after a shared outage, or because
 //! they were all started by one rollout).
 //!
-//! A tiny inline PRNG (splitmix64) is enough: this spreads load, it protects
-//! nothing, so it needs no crate and no OS randomness beyond a seed.
+//! The jitter comes from `rand`'s `StdRng` seeded from a `u64`: a fixed seed
+//! makes the delays reproducible in tests, [`random_seed`] makes separate gates
+//! drift apart.
 
-use std::collections::hash_map::RandomState;
-use std::hash::{BuildHasher, Hasher};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
+
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
 
 /// Smallest base delay: a zero base would retry in a hot loop.
 const MIN_BASE: Duration = Duration::from_millis(1);
@@ -21,7 +23,7 @@ pub struct Backoff {
     max: Duration,
     /// Failures since the last [`Backoff::reset`].
     attempt: u32,
-    rng: SplitMix64,
+    rng: StdRng,
 }
 
 impl Backoff {
@@ -39,7 +41,7 @@ impl Backoff {
             base,
             max: max.max(base),
             attempt: 0,
-            rng: SplitMix64(seed),
+            rng: StdRng::seed_from_u64(seed),
         }
     }
 
@@ -53,7 +55,7 @@ impl Backoff {
         // clamp instead of trusting the arithmetic (a silly config must not
         // panic the sync loop).
         let span = cap - self.base;
-        let jitter = Duration::try_from_secs_f64(span.as_secs_f64() * self.rng.unit())
+        let jitter = Duration::try_from_secs_f64(span.as_secs_f64() * self.rng.gen::<f64>())
             .unwrap_or(span)
             .min(span);
         self.base.checked_add(jitter).unwrap_or(cap).min(cap)
@@ -90,41 +92,16 @@ pub fn jittered(interval: Duration, fraction: f64, seed: u64) -> Duration {
     } else {
         fraction.clamp(0.0, 1.0)
     };
-    let factor = 1.0 - fraction + 2.0 * fraction * SplitMix64(seed).unit();
+    let unit: f64 = StdRng::seed_from_u64(seed).gen();
+    let factor = 1.0 - fraction + 2.0 * fraction * unit;
     // try_from: a huge interval times up to 2 must not panic.
     Duration::try_from_secs_f64(interval.as_secs_f64() * factor).unwrap_or(interval)
 }
 
-/// A seed that differs per call and per process: std's `RandomState` keys are
-/// drawn from the OS once per thread and then varied per instance; the clock
-/// is mixed in for good measure.
+/// A seed that differs per call and per process, from the thread's OS-seeded
+/// generator.
 pub fn random_seed() -> u64 {
-    let mut h = RandomState::new().build_hasher();
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_nanos())
-        .unwrap_or(0);
-    h.write_u128(nanos);
-    h.finish()
-}
-
-/// splitmix64: any seed (zero included) gives a good sequence.
-#[derive(Debug, Clone)]
-struct SplitMix64(u64);
-
-impl SplitMix64 {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    /// Uniform in `[0, 1)`, from the top 53 bits.
-    fn unit(&mut self) -> f64 {
-        (self.next() >> 11) as f64 / (1u64 << 53) as f64
-    }
+    rand::random()
 }
 
 #[cfg(test)]

@@ -14,8 +14,8 @@ use time::{Duration, OffsetDateTime};
 
 use super::super::document::json_kind;
 use super::super::range::{parse_range, RangeProblem};
+use super::options::OverrideOptions;
 use super::problem::{OverrideProblem, OverrideProblemKind};
-use super::OverrideOptions;
 
 /// Path under which unknown entry fields are counted.
 pub(super) const UNKNOWN_PREFIX: &str = "entries[].";

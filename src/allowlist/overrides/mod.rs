@@ -28,6 +28,7 @@
 
 mod entry;
 mod file;
+mod options;
 mod problem;
 #[cfg(test)]
 mod tests;
@@ -39,32 +40,8 @@ use time::OffsetDateTime;
 
 pub use entry::{OverrideAction, OverrideEntry};
 pub use file::OverridesError;
+pub use options::{OverrideOptions, DEFAULT_MAX_DAYS};
 pub use problem::{OverrideProblem, OverrideProblemKind};
-
-use super::CompileOptions;
-
-/// Default for [`OverrideOptions::max_days`] (`[allowlist] max_override_days`).
-pub const DEFAULT_MAX_DAYS: u32 = 14;
-
-/// Limits applied while compiling the overrides file.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct OverrideOptions {
-    /// Longest time an entry may run: `expires` at most this many days after
-    /// the load moment (exactly that is accepted). 0 accepts only entries
-    /// already expired, so the config layer should refuse it.
-    pub max_days: u32,
-    /// The allowlist's range limits (`max_prefix`), applied to every entry.
-    pub compile: CompileOptions,
-}
-
-impl Default for OverrideOptions {
-    fn default() -> Self {
-        OverrideOptions {
-            max_days: DEFAULT_MAX_DAYS,
-            compile: CompileOptions::default(),
-        }
-    }
-}
 
 /// Parse, validate and compile an overrides file loaded at `now`.
 ///

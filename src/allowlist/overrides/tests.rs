@@ -9,6 +9,7 @@ use time::macros::datetime;
 use time::{Duration, OffsetDateTime};
 
 use super::*;
+use crate::allowlist::CompileOptions;
 
 /// The load moment used throughout: 2026-12-01 12:00 UTC.
 const NOW: OffsetDateTime = datetime!(2026-12-01 12:00:00 UTC);
