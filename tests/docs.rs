@@ -306,18 +306,22 @@ fn markdown_files() -> Vec<PathBuf> {
     out
 }
 
+/// The lines of Markdown text outside fenced code blocks (the fence lines included).
+fn outside_code_blocks(text: &str) -> impl Iterator<Item = &str> {
+    let mut fenced = false;
+    text.lines().filter(move |line| {
+        if line.starts_with("```") {
+            fenced = !fenced;
+        }
+        !fenced
+    })
+}
+
 /// The anchors a Markdown file offers: GitHub's heading slugs and `<a id="…">`.
 fn anchors(text: &str) -> BTreeSet<String> {
     let mut out = BTreeSet::new();
     let mut seen: BTreeMap<String, usize> = BTreeMap::new();
-    let mut fenced = false;
-    for line in text.lines() {
-        if line.starts_with("```") {
-            fenced = !fenced;
-        }
-        if fenced {
-            continue;
-        }
+    for line in outside_code_blocks(text) {
         for part in line.split("<a id=\"").skip(1) {
             if let Some((id, _)) = part.split_once('"') {
                 out.insert(id.to_string());
@@ -354,14 +358,7 @@ fn anchors(text: &str) -> BTreeSet<String> {
 /// Relative link targets in Markdown text: `](target)`, outside code blocks and spans.
 fn links(text: &str) -> Vec<String> {
     let mut out = Vec::new();
-    let mut fenced = false;
-    for line in text.lines() {
-        if line.starts_with("```") {
-            fenced = !fenced;
-        }
-        if fenced {
-            continue;
-        }
+    for line in outside_code_blocks(text) {
         // Drop code spans, so `a](b)` inside backticks is not a link.
         let prose: String = line.split('`').step_by(2).collect::<Vec<_>>().join(" ");
         for part in prose.split("](").skip(1) {
