@@ -2,7 +2,8 @@
 //! each command loads the validated configuration and does its job; errors surface here, at
 //! the edge, as one clear message and a non-zero exit code.
 
-use crate::config::{Config, SourceConfig};
+use crate::allowlist_config::SourceConfig;
+use crate::config::Config;
 use crate::explain::{self, HeaderArg};
 use crate::gate::{self, Gate};
 use anyhow::Context;

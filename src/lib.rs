@@ -6,7 +6,9 @@
 //! The pure core (`client_ip`, `allowlist`, `decision`) has no IO and no Pingora types.
 
 pub mod admin;
+pub mod admin_config;
 pub mod allowlist;
+pub mod allowlist_config;
 pub mod cli;
 pub mod client_ip;
 pub mod config;
@@ -16,6 +18,7 @@ pub mod explain;
 pub mod forwarding;
 pub mod gate;
 pub mod lifecycle;
+pub mod listener;
 pub mod logging;
 pub mod metrics;
 pub mod net_url;
@@ -27,5 +30,7 @@ pub mod request_id;
 pub mod route;
 pub mod secret;
 pub mod server;
+pub mod setting;
 pub mod site_binding;
 pub mod sync;
+pub mod upstream;

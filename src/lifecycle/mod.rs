@@ -15,7 +15,7 @@ pub use reload::reload_config;
 pub use service::SyncService;
 
 use crate::allowlist::{self, CompileOptions, Snapshot};
-use crate::config::{SourceConfig, TokenConfig};
+use crate::allowlist_config::{SourceConfig, TokenConfig};
 use crate::gate::{Attempt, Gate, Origin};
 use crate::sync::diff::{diff, ChangeTotals, SnapshotChange, MAX_SITES};
 use crate::sync::guard::check_shrink;

@@ -7,10 +7,10 @@
 //! request id, status). Values that come from a request are never raw header text: the
 //! client IP is the parsed address, formatted by us.
 
+mod config;
 mod negotiate;
 mod template;
 
-use crate::config::BlockPageConfig;
 use crate::decision::Reason;
 use crate::request_id::RequestId;
 use bytes::Bytes;
@@ -18,6 +18,7 @@ use ipnet::Ipv6Net;
 use std::net::IpAddr;
 use template::{Segment, Slot, Texts};
 
+pub use config::{BlockPageConfig, BlockPageFile};
 pub use negotiate::Format;
 
 /// Supported languages; the first is the default.
