@@ -1,8 +1,7 @@
 //! Block-page rendering cost: HTML (pre-rendered segments plus dynamic parts) and JSON.
 
 use criterion::{black_box, criterion_group, criterion_main, Criterion};
-use poortwachter::config::BlockPageConfig;
-use poortwachter::page::{PageKind, PageRequest, Pages};
+use poortwachter::page::{BlockPageConfig, PageKind, PageRequest, Pages};
 use poortwachter::request_id::RequestId;
 use std::collections::BTreeMap;
 

@@ -3,7 +3,8 @@
 //! the edge, as one clear message and a non-zero exit code.
 
 use crate::admin::explain::{self, HeaderArg};
-use crate::config::{Config, SourceConfig};
+use crate::allowlist_config::SourceConfig;
+use crate::config::Config;
 use crate::gate::{self, Gate};
 use crate::lifecycle::build_gate;
 use anyhow::Context;

@@ -11,6 +11,10 @@ use std::fmt;
 use std::str::FromStr;
 use time::OffsetDateTime;
 
+mod config;
+
+pub use config::{PolicyConfig, PolicyFile};
+
 /// Enforcement mode (`[policy] mode`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Mode {

@@ -333,14 +333,6 @@ impl Gate {
         });
     }
 
-    /// Put a new configuration in force (one swap).
-    pub fn set_runtime(&self, runtime: Runtime) {
-        let policy = runtime.config.policy;
-        self.metrics.set_mode(policy.mode, policy.enforce_from);
-        let runtime = Arc::new(runtime);
-        self.swap(|g| g.runtime = runtime.clone());
-    }
-
     pub fn status(&self) -> MutexGuard<'_, SyncStatus> {
         self.status.lock().unwrap_or_else(|p| p.into_inner())
     }
@@ -428,7 +420,8 @@ source = "allowlist.json"
         // A request starts: its generation has the bypass route and no allowlist yet.
         let started = gate.current();
         // Mid-request, the config is reloaded (the route is gone) and an allowlist arrives.
-        gate.set_runtime(runtime(""));
+        let reloaded = Arc::new(runtime(""));
+        gate.swap(|g| g.runtime = reloaded.clone());
         let snapshot = crate::allowlist::compile(
             DOCUMENT.as_bytes(),
             &started.runtime.config.allowlist.compile,

@@ -8,7 +8,9 @@
 //! its own and no Pingora types. The code map: `docs/architecture.md`.
 
 pub mod admin;
+pub mod admin_config;
 pub mod allowlist;
+pub mod allowlist_config;
 pub mod cli;
 pub mod client_ip;
 pub mod config;
@@ -17,18 +19,23 @@ pub mod demo_origin;
 pub mod forwarding;
 pub mod gate;
 pub mod lifecycle;
+pub mod listener;
 pub mod logging;
 pub mod metrics;
+pub mod net_url;
 pub mod page;
 pub mod privacy;
 pub mod proxy;
 pub mod report;
 pub mod request_id;
 pub mod route;
+pub mod secret;
 pub mod server;
+pub mod setting;
 pub mod site_binding;
 pub mod status;
 pub mod sync;
+pub mod upstream;
 
 // `benches/support/synth.rs` names the crate as benches and tests see it.
 #[cfg(test)]

@@ -7,7 +7,10 @@
 //! formatter's instructions (benches/README.md, "Access log line"). Same shape as its lines:
 //! `timestamp`, `level`, the event's fields in order, `target`.
 
-use crate::config::{LogConfig, LogFormat};
+mod config;
+
+pub use config::{LogConfig, LogFile, LogFormat};
+
 use std::cell::RefCell;
 use std::fmt::Write as _;
 use std::io::Write as _;

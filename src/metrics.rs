@@ -12,7 +12,7 @@ use pingora_prometheus::prometheus::{
 use std::sync::OnceLock;
 
 /// The `route` label of requests no `[[route]]` matched.
-pub const DEFAULT_ROUTE: &str = "default";
+pub use crate::route::DEFAULT_ROUTE;
 
 pub struct Metrics {
     registry: Registry,

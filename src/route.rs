@@ -8,6 +8,14 @@
 use crate::decision::RouteAction;
 use std::borrow::Cow;
 
+mod config;
+
+pub use config::{check_routes, check_self_check, RouteFile, SelfCheckFile};
+
+/// The name of the route a request falls under when no `[[route]]` matches (enforced); no
+/// configured route may take it.
+pub const DEFAULT_ROUTE: &str = "default";
+
 /// One configured route.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Route {

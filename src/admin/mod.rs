@@ -236,15 +236,14 @@ impl AdminApp {
             peer = peer.as_deref(),
             config = %answer["config"]["result"],
             overrides = %answer["config"]["overrides"],
-            site_keys = %answer["config"]["site_keys"],
             allowlist = %answer["allowlist"]["result"],
             "admin reload done"
         );
-        // A refused overrides or key file keeps the previous one in force: not a success.
-        let local_ok = |key: &str| answer["config"].get(key).is_none_or(|v| v == "ok");
+        // A refused overrides file keeps the previous one in force: not a success. (Unusable
+        // key files refuse the whole config, as `check` does.)
+        let overrides_ok = answer["config"].get("overrides").is_none_or(|v| v == "ok");
         let ok = answer["config"]["result"] == "ok"
-            && local_ok("overrides")
-            && local_ok("site_keys")
+            && overrides_ok
             && matches!(
                 answer["allowlist"]["result"].as_str(),
                 Some("ok" | "not_modified")

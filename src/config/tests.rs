@@ -1,6 +1,13 @@
 //! Config validation: defaults, and an error naming file, key and value for each bad input.
 
 use super::*;
+use crate::allowlist_config::{SourceConfig, TokenConfig};
+use crate::client_ip::HeaderMode;
+use crate::decision::Mode;
+use crate::logging::LogFormat;
+use crate::net_url::is_loopback_url;
+use crate::site_binding::Missing;
+use std::time::Duration;
 
 const MIN: &str = r#"
 [upstream]

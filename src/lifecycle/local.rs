@@ -132,18 +132,43 @@ pub enum LocalFileError {
     Page(#[from] PageError),
 }
 
-/// Build the gate for `config`: pages, the site-claim keys and the overrides file are read
-/// now, and any of them being unusable is an error (the gate never starts without what its
-/// configuration asks for).
+/// Build the gate for `config`: pages are rendered, the site-claim keys read while `config`
+/// was loaded go in force, and the overrides file is read now. Any of them being unusable is
+/// an error: the gate never starts without what its configuration asks for.
 pub fn build_gate(
     config: Config,
     registry: Registry,
     clock: Clock,
 ) -> Result<Gate, LocalFileError> {
     let gate = Gate::new(Runtime::new(config)?, registry, clock);
-    reload_keys(&gate)?;
-    reload_overrides(&gate)?;
+    put_in_force(&gate, gate.runtime())?;
     Ok(gate)
+}
+
+/// Put `runtime` in force together with what its configuration names, in one swap: the
+/// site-claim keys read when the configuration was loaded, and the overrides file, read
+/// now. An overrides file that cannot be used leaves the overrides in force (the last good
+/// file) beside the new configuration; that error is returned, logged and shown in
+/// `/status`.
+pub fn put_in_force(gate: &Gate, runtime: Arc<Runtime>) -> Result<(), LocalFileError> {
+    let _one_at_a_time = gate.local_reload_lock();
+    let overrides = read_overrides(gate, &runtime.config);
+    let binding = runtime.config.site_binding.as_ref();
+    let keys = binding.map(|b| b.keys().clone());
+    match binding {
+        Some(b) => keys_read(gate, &b.0),
+        None => *gate.keys_status() = KeysStatus::default(),
+    }
+    let policy = runtime.config.policy;
+    gate.metrics.set_mode(policy.mode, policy.enforce_from);
+    gate.swap(|g| {
+        g.runtime = runtime.clone();
+        g.keys = keys.clone();
+        if let Ok(o) = &overrides {
+            g.overrides = o.clone();
+        }
+    });
+    overrides.map(|_| ())
 }
 
 /// The largest overrides file read: it is a short emergency list, not a second allowlist.
@@ -192,24 +217,28 @@ fn load_overrides(
         })
 }
 
-/// Read the overrides file named by the configuration and put it in force. On any error
-/// the overrides in force stay (the last good file), and the error is returned, logged
-/// and shown in `/status`.
+/// Read the overrides file named by the configuration in force and put it in force. On
+/// any error the overrides in force stay (the last good file), and the error is returned,
+/// logged and shown in `/status`.
 pub fn reload_overrides(gate: &Gate) -> Result<(), LocalFileError> {
     let _one_at_a_time = gate.local_reload_lock();
-    let rt = gate.runtime();
+    let o = read_overrides(gate, &gate.runtime().config)?;
+    gate.swap(|g| g.overrides = o.clone());
+    Ok(())
+}
+
+/// Read the overrides file `config` names, recording the outcome (log, metrics, status).
+fn read_overrides(gate: &Gate, config: &Config) -> Result<Option<Arc<Overrides>>, LocalFileError> {
     let now = gate.now();
-    let result = load_overrides(&rt.config, now);
+    let result = load_overrides(config, now);
     let mut st = gate.overrides_status();
     match result {
         Ok(None) => {
-            gate.swap(|g| g.overrides = None);
             gate.metrics.overrides_active.set(0);
-            Ok(())
+            Ok(None)
         }
         Ok(Some(o)) => {
-            let path = rt
-                .config
+            let path = config
                 .allowlist
                 .overrides
                 .as_deref()
@@ -232,11 +261,9 @@ pub fn reload_overrides(gate: &Gate) -> Result<(), LocalFileError> {
                 .overrides_loads
                 .with_label_values(&["ok"])
                 .inc();
-            let o = Arc::new(o);
-            gate.swap(|g| g.overrides = Some(o.clone()));
             st.loaded_at = Some(now);
             st.last_error = None;
-            Ok(())
+            Ok(Some(Arc::new(o)))
         }
         Err(e) => {
             tracing::error!(error = %e, "overrides file refused; the previous overrides stay in force");
@@ -263,39 +290,44 @@ fn key_names(cfg: &SiteBindingConfig) -> Vec<String> {
         .collect()
 }
 
-/// Read the site-claim keys named by the configuration and put them in force; on error
-/// the keys in force stay.
+/// Read the site-claim key files again (one of them changed) and put the keys in force; on
+/// error the keys in force stay.
 pub fn reload_keys(gate: &Gate) -> Result<(), LocalFileError> {
     let _one_at_a_time = gate.local_reload_lock();
     let rt = gate.runtime();
-    let mut st = gate.keys_status();
     let Some(b) = &rt.config.site_binding else {
         gate.swap(|g| g.keys = None);
-        *st = KeysStatus::default();
+        *gate.keys_status() = KeysStatus::default();
         return Ok(());
     };
-    let now = gate.now();
     match Verifier::load(&b.0) {
         Ok(v) => {
             let v = Arc::new(v);
             gate.swap(|g| g.keys = Some(v.clone()));
-            gate.metrics.key_reloads.with_label_values(&["ok"]).inc();
-            st.in_force = key_names(&b.0);
-            st.loaded_at = Some(now);
-            st.last_error = None;
-            tracing::warn!(
-                target: "poortwachter::audit",
-                keys = ?st.in_force,
-                "site-claim keys in force"
-            );
+            keys_read(gate, &b.0);
             Ok(())
         }
         Err(e) => {
             tracing::error!(error = %e, "site-claim keys refused; the previous keys stay in force");
             gate.metrics.key_reloads.with_label_values(&["error"]).inc();
+            let mut st = gate.keys_status();
             st.last_error = Some(e.to_string());
-            st.last_error_at = Some(now);
+            st.last_error_at = Some(gate.now());
             Err(e.into())
         }
     }
+}
+
+/// Record that the keys of `cfg` were read and are (about to be) in force.
+fn keys_read(gate: &Gate, cfg: &SiteBindingConfig) {
+    gate.metrics.key_reloads.with_label_values(&["ok"]).inc();
+    let mut st = gate.keys_status();
+    st.in_force = key_names(cfg);
+    st.loaded_at = Some(gate.now());
+    st.last_error = None;
+    tracing::warn!(
+        target: "poortwachter::audit",
+        keys = ?st.in_force,
+        "site-claim keys in force"
+    );
 }

@@ -12,12 +12,14 @@ mod service;
 mod watch;
 
 pub use install::{install, record_attempt};
-pub use local::{build_gate, reload_keys, reload_overrides, LocalFileError, LocalFilesService};
+pub use local::{
+    build_gate, put_in_force, reload_keys, reload_overrides, LocalFileError, LocalFilesService,
+};
 pub use reload::reload_config;
 pub use service::SyncService;
 
 use crate::allowlist::{self, CompileOptions, Snapshot};
-use crate::config::{SourceConfig, TokenConfig};
+use crate::allowlist_config::{SourceConfig, TokenConfig};
 use crate::gate::Gate;
 use crate::status::{Attempt, Origin};
 use crate::sync::diff::{diff, ChangeTotals, SnapshotChange, MAX_SITES};

@@ -4,6 +4,7 @@
 
 use crate::config::Config;
 use crate::gate::{Gate, Runtime};
+use std::sync::Arc;
 
 /// Settings that Pingora fixes when it starts: a change is reported as needing a restart.
 fn restart_required(old: &Config, new: &Config) -> Vec<String> {
@@ -56,7 +57,9 @@ pub fn reload_config(gate: &Gate, trigger: &str) -> serde_json::Value {
         Ok(runtime) => {
             let restart = restart_required(&current.config, &runtime.config);
             let mode_changed = current.config.policy.mode != runtime.config.policy.mode;
-            gate.set_runtime(runtime);
+            let mode = runtime.config.policy.mode;
+            // One swap: the new config, its keys and its overrides go in force together.
+            let overrides = super::put_in_force(gate, Arc::new(runtime)).map_err(|e| e.to_string());
             gate.metrics.config_reloads.with_label_values(&["ok"]).inc();
             if restart.is_empty() {
                 tracing::info!(target: "poortwachter::audit", trigger, file = %path.display(), "config reloaded");
@@ -70,18 +73,13 @@ pub fn reload_config(gate: &Gate, trigger: &str) -> serde_json::Value {
                 );
             }
             if mode_changed {
-                tracing::warn!(target: "poortwachter::audit", mode = gate.runtime().config.policy.mode.as_str(), "enforcement mode changed");
+                tracing::warn!(target: "poortwachter::audit", mode = mode.as_str(), "enforcement mode changed");
             }
             gate.status().restart_required = restart.clone();
-            // Keys and overrides follow the new config at once (and their files' changes
-            // on their own, see `local.rs`).
-            let keys = super::reload_keys(gate).map_err(|e| e.to_string());
-            let overrides = super::reload_overrides(gate).map_err(|e| e.to_string());
             serde_json::json!({
                 "result": "ok",
                 "file": path.display().to_string(),
                 "restart_required": restart,
-                "site_keys": keys.err().unwrap_or_else(|| "ok".into()),
                 "overrides": overrides.err().unwrap_or_else(|| "ok".into()),
             })
         }

@@ -7,10 +7,10 @@
 //! request id, status). Values that come from a request are never raw header text: the
 //! client IP is the parsed address, formatted by us.
 
+mod config;
 mod negotiate;
 mod template;
 
-use crate::config::BlockPageConfig;
 use crate::decision::Reason;
 use crate::request_id::RequestId;
 use bytes::Bytes;
@@ -18,7 +18,9 @@ use ipnet::Ipv6Net;
 use std::net::IpAddr;
 use template::{Segment, Slot, Texts};
 
+pub use config::{BlockPageConfig, BlockPageFile};
 pub use negotiate::Format;
+pub use template::PageError;
 
 /// Supported languages; the first is the default.
 pub const LANGUAGES: &[&str] = &["nl", "en"];
@@ -123,17 +125,6 @@ impl Family {
             None => Family::None,
         }
     }
-}
-
-/// An error in the page files or in the configured texts.
-#[derive(Debug, thiserror::Error)]
-pub enum PageError {
-    #[error("page texts {file}: {message}")]
-    Texts { file: String, message: String },
-    #[error("{file}: unknown placeholder {{{{{name}}}}}")]
-    UnknownPlaceholder { file: String, name: String },
-    #[error("{file}: unclosed placeholder")]
-    Unclosed { file: String },
 }
 
 struct Variant {

@@ -1,8 +1,18 @@
 //! Pre-rendering: `{{name}}` placeholders in the template and texts are filled once at
 //! start; what is only known per request stays behind as a [`Slot`].
 
-use super::PageError;
 use serde::Deserialize;
+
+/// An error in the page files or in the configured texts.
+#[derive(Debug, thiserror::Error)]
+pub enum PageError {
+    #[error("page texts {file}: {message}")]
+    Texts { file: String, message: String },
+    #[error("{file}: unknown placeholder {{{{{name}}}}}")]
+    UnknownPlaceholder { file: String, name: String },
+    #[error("{file}: unclosed placeholder")]
+    Unclosed { file: String },
+}
 
 /// A value only known per request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

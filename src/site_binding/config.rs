@@ -1,6 +1,7 @@
 //! The validated site-binding settings the configuration layer hands over: where the token
 //! is, which claim names the site, what a request without a token gets, and the keys.
 
+use crate::setting::SettingError;
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
@@ -100,6 +101,56 @@ pub struct KeyConfig {
     pub file: KeyFile,
 }
 
+impl KeyConfig {
+    /// Checks `[[site_binding.key]]` number `index` as written: the algorithm, and the one
+    /// key file setting it uses. The file is read later, by [`super::Verifier::load`].
+    pub fn from_settings(
+        index: usize,
+        kid: Option<&str>,
+        alg: &str,
+        secret_file: Option<&str>,
+        public_key_file: Option<&str>,
+    ) -> Result<KeyConfig, SettingError> {
+        let key = |f: &str| format!("site_binding.key[{index}].{f}");
+        let alg: Alg = alg.parse().map_err(|_| {
+            SettingError::invalid(
+                &key("alg"),
+                format!("{alg:?}"),
+                "expected \"HS256\" or \"ES256\"",
+            )
+        })?;
+        let file = match (alg, secret_file, public_key_file) {
+            (Alg::Hs256, Some(f), None) => KeyFile::Secret(PathBuf::from(f)),
+            (Alg::Es256, None, Some(f)) => KeyFile::PublicKey(PathBuf::from(f)),
+            (Alg::Hs256, _, Some(f)) => {
+                return Err(SettingError::invalid(
+                    &key("public_key_file"),
+                    format!("{f:?}"),
+                    "HS256 uses a shared secret: set secret_file instead",
+                ))
+            }
+            (Alg::Es256, Some(f), _) => {
+                return Err(SettingError::invalid(
+                    &key("secret_file"),
+                    format!("{f:?}"),
+                    "ES256 uses a PEM public key: set public_key_file instead",
+                ))
+            }
+            (_, None, None) => {
+                return Err(SettingError::missing(
+                    &key(alg.file_setting()),
+                    format!("a {} key needs its key material from a file", alg.as_str()),
+                ))
+            }
+        };
+        Ok(KeyConfig {
+            kid: kid.map(str::to_owned),
+            alg,
+            file,
+        })
+    }
+}
+
 /// Where the request carries the token.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum TokenSource {
@@ -114,6 +165,60 @@ impl fmt::Display for TokenSource {
         match self {
             TokenSource::Cookie(name) => write!(f, "cookie {name}"),
             TokenSource::Header(name) => write!(f, "header {name}"),
+        }
+    }
+}
+
+impl TokenSource {
+    /// Checks `site_binding.cookie` and `site_binding.header`: exactly one, with a name
+    /// that cannot be confused with a header the gate or HTTP itself gives a meaning.
+    pub fn from_settings(
+        cookie: Option<&str>,
+        header: Option<&str>,
+    ) -> Result<TokenSource, SettingError> {
+        match (cookie, header) {
+            (Some(c), None) => {
+                if c.is_empty()
+                    || !c
+                        .bytes()
+                        .all(|b| b.is_ascii_graphic() && !b"()<>@,;:\\\"/[]?={}".contains(&b))
+                {
+                    return Err(SettingError::invalid(
+                        "site_binding.cookie",
+                        format!("{c:?}"),
+                        "expected a cookie name such as \"afname_site\"",
+                    ));
+                }
+                Ok(TokenSource::Cookie(c.to_owned()))
+            }
+            (None, Some(h)) => {
+                let name = http::HeaderName::from_bytes(h.as_bytes()).map_err(|_| {
+                    SettingError::invalid(
+                        "site_binding.header",
+                        format!("{h:?}"),
+                        "not a valid HTTP header name",
+                    )
+                })?;
+                if crate::forwarding::is_gate_owned(name.as_str(), "x-forwarded-for")
+                    || name == http::header::HOST
+                {
+                    return Err(SettingError::invalid(
+                        "site_binding.header",
+                        format!("{h:?}"),
+                        "this header has another meaning; use e.g. \"x-afname-site\"",
+                    ));
+                }
+                Ok(TokenSource::Header(name))
+            }
+            (Some(_), Some(h)) => Err(SettingError::invalid(
+                "site_binding.header",
+                format!("{h:?}"),
+                "set either site_binding.cookie or site_binding.header, not both",
+            )),
+            (None, None) => Err(SettingError::missing(
+                "site_binding.cookie",
+                "site binding needs the cookie (or header) that carries the site claim",
+            )),
         }
     }
 }
@@ -142,6 +247,19 @@ impl Missing {
 impl fmt::Display for Missing {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
+    }
+}
+
+impl Missing {
+    /// A `missing` setting (of `[site_binding]` or a route) named `key`.
+    pub fn from_setting(key: &str, s: &str) -> Result<Missing, SettingError> {
+        s.parse().map_err(|_| {
+            SettingError::invalid(
+                key,
+                format!("{s:?}"),
+                "expected \"block\" or \"any-site\" (for pages before login)",
+            )
+        })
     }
 }
 

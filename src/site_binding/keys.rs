@@ -6,19 +6,22 @@
 //! P-256 public key from `public_key_file`. With several keys every key has a unique `kid`.
 
 use std::fmt;
-use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use jsonwebtoken::{DecodingKey, Validation};
 
 use super::config::{Alg, KeyConfig, KeyFile, SiteBindingConfig};
+use crate::secret::{self, SecretError};
+
+/// The secret in a `secret_file` is its bytes minus exactly one trailing `\n` or `\r\n`.
+pub use crate::secret::strip_one_newline;
 
 /// Shortest HS256 secret accepted: 32 bytes, the size of the HMAC-SHA256 output. A shorter
 /// secret is within reach of an offline guessing attack on one captured token.
 pub const MIN_SECRET_LEN: usize = 32;
 
 /// Largest key file read; anything bigger is a wrong path (a log, a device), not a key.
-pub const MAX_KEY_FILE_LEN: u64 = 64 * 1024;
+pub const MAX_KEY_FILE_LEN: u64 = secret::MAX_FILE_LEN;
 
 /// DER prefix of a P-256 SubjectPublicKeyInfo with an uncompressed point: SEQUENCE {
 /// SEQUENCE { id-ecPublicKey, prime256v1 }, BIT STRING (65 bytes, no unused bits) }.
@@ -249,28 +252,25 @@ fn check_kid(
     }
 }
 
-/// Reads one key file, refusing anything larger than [`MAX_KEY_FILE_LEN`].
+/// Reads one key file as it is (a secret's line ending is stripped by [`build_key`], so
+/// material given to [`super::Verifier::from_keys`] follows the same rule), refusing
+/// anything larger than [`MAX_KEY_FILE_LEN`].
 pub(super) fn read_key_file(index: usize, key: &KeyConfig) -> Result<Vec<u8>, KeyError> {
     let path = key.file.path();
-    let read_error = |source| KeyError::Read {
-        key: KeyName::of(index, key),
-        setting: key.file.setting(),
-        path: path.to_owned(),
-        source,
-    };
-    let file = std::fs::File::open(path).map_err(read_error)?;
-    let mut bytes = Vec::new();
-    file.take(MAX_KEY_FILE_LEN + 1)
-        .read_to_end(&mut bytes)
-        .map_err(read_error)?;
-    if bytes.len() as u64 > MAX_KEY_FILE_LEN {
-        return Err(KeyError::TooLarge {
+    secret::read_bounded(path).map_err(|e| match e {
+        SecretError::Read(source) => KeyError::Read {
             key: KeyName::of(index, key),
             setting: key.file.setting(),
             path: path.to_owned(),
-        });
-    }
-    Ok(bytes)
+            source,
+        },
+        // The only other failure of a bounded read.
+        _ => KeyError::TooLarge {
+            key: KeyName::of(index, key),
+            setting: key.file.setting(),
+            path: path.to_owned(),
+        },
+    })
 }
 
 /// Builds the verification key for `key` from its file's bytes.
@@ -293,26 +293,15 @@ pub(super) fn build_key(
     })
 }
 
-/// The secret in a `secret_file`: its bytes minus exactly one trailing `\n` or `\r\n`.
-pub fn strip_one_newline(bytes: &[u8]) -> &[u8] {
-    bytes
-        .strip_suffix(b"\r\n")
-        .or_else(|| bytes.strip_suffix(b"\n"))
-        .unwrap_or(bytes)
-}
-
 fn hs256_secret<'a>(
     material: &'a [u8],
     name: impl Fn() -> KeyName,
     path: &Path,
 ) -> Result<&'a [u8], KeyError> {
-    let secret = strip_one_newline(material);
-    if secret.is_empty() {
-        return Err(KeyError::EmptySecret {
-            key: name(),
-            path: path.to_owned(),
-        });
-    }
+    let secret = secret::parse(material).map_err(|_| KeyError::EmptySecret {
+        key: name(),
+        path: path.to_owned(),
+    })?;
     if secret.len() < MIN_SECRET_LEN {
         return Err(KeyError::ShortSecret {
             key: name(),

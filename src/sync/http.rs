@@ -9,7 +9,6 @@
 //! again on the next poll, not answered with 304 forever.
 
 use std::fmt;
-use std::net::IpAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -18,6 +17,8 @@ use http::header::{HeaderMap, HeaderName, HeaderValue};
 use http::header::{ACCEPT, AUTHORIZATION, ETAG, IF_MODIFIED_SINCE, IF_NONE_MATCH, LAST_MODIFIED};
 use http::StatusCode;
 use reqwest::Url;
+
+use crate::net_url::is_loopback_host;
 
 pub use super::error::SourceError;
 pub use super::fetch_error::FetchError;
@@ -412,28 +413,6 @@ fn redacted(url: &Url) -> String {
     let _ = shown.set_username("");
     let _ = shown.set_password(None);
     shown.to_string()
-}
-
-/// `localhost`, 127.0.0.0/8, `::1`, and `::ffff:127.x.x.x` (IPv4-mapped is
-/// the IPv4 address everywhere, per DESIGN).
-fn is_loopback_host(url: &Url) -> bool {
-    let Some(host) = url.host_str() else {
-        return false;
-    };
-    if host.eq_ignore_ascii_case("localhost") {
-        return true;
-    }
-    let bare = host
-        .strip_prefix('[')
-        .and_then(|h| h.strip_suffix(']'))
-        .unwrap_or(host);
-    match bare.parse::<IpAddr>() {
-        Ok(IpAddr::V4(v4)) => v4.is_loopback(),
-        Ok(IpAddr::V6(v6)) => {
-            v6.is_loopback() || v6.to_ipv4_mapped().is_some_and(|v4| v4.is_loopback())
-        }
-        Err(_) => false,
-    }
 }
 
 fn bearer_header(token: &str) -> Result<HeaderValue, &'static str> {

@@ -5,6 +5,7 @@
 use std::path::PathBuf;
 
 use super::error::SourceError;
+use crate::secret::{self, SecretError};
 
 /// Where the bearer token comes from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -31,9 +32,12 @@ impl TokenSource {
                     path: path.clone(),
                     reason,
                 };
-                let raw = std::fs::read(path).map_err(|e| fail(e.to_string()))?;
+                let raw = secret::read(path).map_err(|e| match e {
+                    SecretError::Read(io) => fail(io.to_string()),
+                    other => fail(other.to_string()),
+                })?;
                 let text = String::from_utf8(raw).map_err(|_| fail("is not UTF-8 text".into()))?;
-                check_token(strip_one_newline(text)).map_err(|r| fail(r.into()))
+                check_token(text).map_err(|r| fail(r.into()))
             }
             TokenSource::Env(var) => {
                 let fail = |reason: String| SourceError::TokenEnv {
@@ -44,22 +48,11 @@ impl TokenSource {
                     std::env::VarError::NotPresent => fail("is not set".into()),
                     std::env::VarError::NotUnicode(_) => fail("is not valid UTF-8".into()),
                 })?;
-                check_token(strip_one_newline(text)).map_err(|r| fail(r.into()))
+                let len = secret::strip_one_newline(text.as_bytes()).len();
+                check_token(text[..len].to_owned()).map_err(|r| fail(r.into()))
             }
         }
     }
-}
-
-/// Strip exactly one line ending (`\n` or `\r\n`): editors and `echo` add
-/// one, but anything more is probably a mistake worth reporting.
-fn strip_one_newline(mut text: String) -> String {
-    if text.ends_with('\n') {
-        text.pop();
-        if text.ends_with('\r') {
-            text.pop();
-        }
-    }
-    text
 }
 
 fn check_token(token: String) -> Result<String, &'static str> {
