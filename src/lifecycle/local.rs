@@ -331,3 +331,61 @@ fn keys_read(gate: &Gate, cfg: &SiteBindingConfig) {
         "site-claim keys in force"
     );
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A config with `[site_binding]` whose one key is the secret file `key`.
+    fn config_with_key(key: &Path) -> Config {
+        let text = format!(
+            "[upstream]\naddrs = [\"127.0.0.1:8081\"]\n[allowlist]\nsource = \"allowlist.json\"\n\
+             [site_binding]\ncookie = \"afname_site\"\n\
+             [[site_binding.key]]\nkid = \"k1\"\nalg = \"HS256\"\nsecret_file = \"{}\"\n",
+            key.display()
+        );
+        Config::from_toml(Path::new("gate.toml"), &text).expect("config")
+    }
+
+    fn keys_loaded_with(config: &Config) -> Arc<Verifier> {
+        config
+            .site_binding
+            .as_ref()
+            .expect("site binding")
+            .keys()
+            .clone()
+    }
+
+    fn keys_in_force(gate: &Gate) -> Arc<Verifier> {
+        gate.current().keys.clone().expect("keys in force")
+    }
+
+    /// The keys in force are the ones read while the configuration was loaded, not a second
+    /// read: with the key file gone after loading, the gate is still built on those keys, and
+    /// a config reload puts the new config's own keys in force with it.
+    #[test]
+    fn keys_in_force_are_those_read_with_the_config() {
+        let dir = tempfile::tempdir().unwrap();
+        let first = dir.path().join("first.key");
+        std::fs::write(&first, "0123456789abcdef0123456789abcdef\n").unwrap();
+        let config = config_with_key(&first);
+        let loaded = keys_loaded_with(&config);
+        std::fs::remove_file(&first).unwrap();
+
+        let clock: Clock = Arc::new(|| time::macros::datetime!(2026-12-01 09:00 UTC));
+        let gate = build_gate(config, Registry::new(), clock).expect("gate");
+        assert!(Arc::ptr_eq(&keys_in_force(&gate), &loaded));
+        assert!(Arc::ptr_eq(&gate.runtime(), &gate.current().runtime));
+
+        let second = dir.path().join("second.key");
+        std::fs::write(&second, "fedcba9876543210fedcba9876543210\n").unwrap();
+        let reloaded = config_with_key(&second);
+        let reloaded_keys = keys_loaded_with(&reloaded);
+        let runtime = Arc::new(Runtime::new(reloaded).expect("pages"));
+        put_in_force(&gate, runtime.clone()).expect("put in force");
+        let now = gate.current();
+        assert!(Arc::ptr_eq(&now.runtime, &runtime));
+        assert!(Arc::ptr_eq(now.keys.as_ref().unwrap(), &reloaded_keys));
+        assert!(!Arc::ptr_eq(&reloaded_keys, &loaded));
+    }
+}
