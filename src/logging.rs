@@ -29,7 +29,13 @@ pub fn init(cfg: &LogConfig) {
     let filter = EnvFilter::try_from_default_env()
         .or_else(|_| EnvFilter::try_new(&cfg.level))
         .unwrap_or_else(|_| EnvFilter::new("info"));
-    let fmt = tracing_subscriber::fmt::layer().with_writer(std::io::stderr);
+    let fmt = tracing_subscriber::fmt::layer()
+        .with_writer(std::io::stderr)
+        .with_ansi(colour(
+            cfg.format,
+            std::io::IsTerminal::is_terminal(&std::io::stderr()),
+            std::env::var_os("NO_COLOR"),
+        ));
     let registry = tracing_subscriber::registry().with(filter);
     // A second init (tests, or `run` after `check`) keeps the first subscriber.
     let _already_set = match cfg.format {
@@ -45,6 +51,12 @@ pub fn init(cfg: &LogConfig) {
             .is_err(),
         LogFormat::Human => registry.with(fmt).try_init().is_err(),
     };
+}
+
+/// Colour codes only in human output to a terminal: a file, a pipe, journald or `kubectl
+/// logs` would keep them as escape noise. `NO_COLOR` (set and not empty) turns them off.
+fn colour(format: LogFormat, terminal: bool, no_color: Option<std::ffi::OsString>) -> bool {
+    format == LogFormat::Human && terminal && no_color.is_none_or(|v| v.is_empty())
 }
 
 /// Writes access events as JSON lines to stderr; ignores every other event.
@@ -186,6 +198,19 @@ mod tests {
     use super::*;
     use std::sync::{Arc, Mutex};
     use tracing_subscriber::fmt::MakeWriter;
+
+    #[test]
+    fn colour_only_in_human_output_to_a_terminal_without_no_color() {
+        use std::ffi::OsString;
+        let set = |v: &str| Some(OsString::from(v));
+        assert!(colour(LogFormat::Human, true, None));
+        // An empty NO_COLOR counts as unset (no-color.org).
+        assert!(colour(LogFormat::Human, true, set("")));
+        assert!(!colour(LogFormat::Human, true, set("1")));
+        assert!(!colour(LogFormat::Human, false, None));
+        assert!(!colour(LogFormat::Json, true, None));
+        assert!(!colour(LogFormat::Json, false, set("1")));
+    }
 
     #[derive(Clone, Default)]
     struct Buf(Arc<Mutex<Vec<u8>>>);

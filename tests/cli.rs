@@ -420,6 +420,11 @@ impl Running {
     /// Start `run` with the given grace period in front of `upstream` (default: an address
     /// that refuses), on reserved ports; started again on new ones when a port was taken.
     fn start(grace: &str, upstream: Option<u16>) -> Running {
+        Running::start_with(grace, upstream, "json")
+    }
+
+    /// [`Running::start`] with the given `[log] format`.
+    fn start_with(grace: &str, upstream: Option<u16>, format: &str) -> Running {
         let dead = RefusedAddr::new();
         let upstream = upstream.map_or(dead.addr(), |p| SocketAddr::from(([127, 0, 0, 1], p)));
         let mut retry = PortRetry::new("poortwachter run");
@@ -430,7 +435,7 @@ impl Running {
             };
             let dir = tempfile::tempdir().unwrap();
             let body = format!(
-                "[proxy]\nlisten = [\"127.0.0.1:{proxy}\"]\nthreads = 1\ngrace_period = \"{grace}\"\nshutdown_timeout = \"1s\"\n[admin]\nlisten = \"127.0.0.1:{admin}\"\n[log]\nformat = \"json\"\n{BASE}"
+                "[proxy]\nlisten = [\"127.0.0.1:{proxy}\"]\nthreads = 1\ngrace_period = \"{grace}\"\nshutdown_timeout = \"1s\"\n[admin]\nlisten = \"127.0.0.1:{admin}\"\n[log]\nformat = \"{format}\"\n{BASE}"
             )
             .replace("{upstream}", &upstream.to_string())
             // curl-like clients on this machine play the school.
@@ -656,6 +661,23 @@ fn access_logs_truncate_client_addresses_by_default() {
         !err.contains("203.0.113.77"),
         "the full address is not logged: {err}"
     );
+}
+
+/// Human logs written to a pipe or file (systemd, `kubectl logs`, `> gate.log`) carry no
+/// colour codes: `grep` and `less` see plain text.
+#[test]
+fn human_logs_off_a_terminal_have_no_escape_codes() {
+    let mut gate = Running::start_with("1s", None, "human");
+    let r =
+        http_get_with(gate.proxy, "/", &[("X-Forwarded-For", "203.0.113.77")]).unwrap_or_default();
+    assert!(r.starts_with("HTTP/1.1 403"), "{r}");
+    gate.signal("-INT");
+    let (_, _, err) = gate.wait_exit(Duration::from_secs(30));
+    assert!(
+        err.lines().any(|l| l.contains("not_registered")),
+        "the access line is there: {err}"
+    );
+    assert!(!err.contains('\x1b'), "no escape byte: {err:?}");
 }
 
 /// SIGHUP re-reads the config: the allowlist source it names now is followed, and a new
