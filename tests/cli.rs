@@ -179,6 +179,38 @@ fn check_reports_quarantine_and_overlap_and_strict_fails() {
     assert_eq!(out.status.code(), Some(2), "{}", text(&out));
 }
 
+/// A TOML mistake is shown as the parser draws it (the line, a caret, the problem), under
+/// one first line that names the file, with exit code 1.
+#[test]
+fn check_shows_a_toml_mistake_as_the_parser_draws_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = write_config(
+        dir.path(),
+        &format!("[proxy]\nlisten = [\"127.0.0.1:8080\" 8081]\n{BASE}"),
+        ALLOWLIST,
+    );
+    let out = run(&["check", "--config", cfg.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    let lines: Vec<&str> = err.lines().collect();
+    let first = format!(
+        "error: {}: TOML parse error at line 2, column",
+        cfg.display()
+    );
+    assert!(lines[0].starts_with(&first), "{err}");
+    assert!(
+        lines.iter().any(|l| l.starts_with("2 | listen = [")),
+        "the line itself: {err}"
+    );
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.trim_start().starts_with("|") && l.contains('^')),
+        "a caret under it: {err}"
+    );
+    assert!(!lines[0].contains(" | "), "not joined into one line: {err}");
+}
+
 #[test]
 fn check_rejects_a_broken_allowlist_with_its_file() {
     let dir = tempfile::tempdir().unwrap();

@@ -509,6 +509,15 @@ async fn config_reload_applies_mode_and_reports_restart_settings() {
         Some(1.0)
     );
 
+    // A TOML syntax error is reported on one line here, with the parser's drawing joined.
+    std::fs::write(&config, original.replace("threads = 1", "threads = [1")).unwrap();
+    let (code, r) = reload(&gate, "").await;
+    assert_eq!(code, 409);
+    let error = r["config"]["error"].as_str().unwrap();
+    assert!(!error.contains('\n'), "{error:?}");
+    assert!(error.contains("TOML parse error at line"), "{error}");
+    assert!(error.contains(" | "), "the drawing, joined: {error}");
+
     // A new listen address needs a restart: reported, not silently ignored.
     let moved = original.replace("threads = 1", "threads = 2");
     std::fs::write(&config, moved).unwrap();

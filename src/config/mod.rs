@@ -54,6 +54,12 @@ pub enum ConfigError {
 }
 
 impl ConfigError {
+    /// The error on one line, for the JSON log and `/status`: the TOML parser's drawing of
+    /// the line and caret, which the terminal shows as it is, joined with ` | `.
+    pub fn one_line(&self) -> String {
+        self.to_string().replace('\n', " | ")
+    }
+
     fn setting(file: &str, e: SettingError) -> ConfigError {
         let file = file.to_string();
         match e {
@@ -109,7 +115,7 @@ impl Config {
         let file = path.display().to_string();
         let raw: FileConfig = toml::from_str(text).map_err(|e| ConfigError::Parse {
             file: file.clone(),
-            message: e.to_string().trim_end().replace('\n', " | "),
+            message: e.to_string().trim_end().to_string(),
         })?;
         let site_binding = match &raw.site_binding {
             None => None,

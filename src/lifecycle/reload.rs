@@ -43,7 +43,7 @@ pub fn reload_config(gate: &Gate, trigger: &str) -> serde_json::Value {
     let current = gate.runtime();
     let path = current.config.path.clone();
     let result = Config::load(&path)
-        .map_err(|e| e.to_string())
+        .map_err(|e| e.one_line())
         .and_then(|new| Runtime::new(new).map_err(|e| e.to_string()));
     let report = match result {
         Err(e) => {
