@@ -11,6 +11,8 @@ mod config;
 
 pub use config::{LogConfig, LogFile, LogFormat};
 
+use crate::privacy::LogAddress;
+
 use std::cell::RefCell;
 use std::fmt::Write as _;
 use std::io::Write as _;
@@ -25,32 +27,144 @@ use tracing_subscriber::EnvFilter;
 pub const ACCESS_TARGET: &str = "poortwachter::access";
 
 /// Install the global subscriber. `RUST_LOG` overrides `[log] level` when set.
+///
+/// Lines of other crates (Pingora's above all) carry what the gate does not control: raw
+/// request heads with forwarding headers, peer addresses. They are written through
+/// [`Redacting`], so they keep no more of a client address than the access log does.
 pub fn init(cfg: &LogConfig) {
+    follow_client_ip(&cfg.client_ip);
     let filter = EnvFilter::try_from_default_env()
         .or_else(|_| EnvFilter::try_new(&cfg.level))
         .unwrap_or_else(|_| EnvFilter::new("info"));
-    let fmt = tracing_subscriber::fmt::layer()
-        .with_writer(std::io::stderr)
-        .with_ansi(colour(
-            cfg.format,
-            std::io::IsTerminal::is_terminal(&std::io::stderr()),
-            std::env::var_os("NO_COLOR"),
-        ));
+    let ansi = colour(
+        cfg.format,
+        std::io::IsTerminal::is_terminal(&std::io::stderr()),
+        std::env::var_os("NO_COLOR"),
+    );
+    // A macro, not a value: each use is a layer over a different stack of layers.
+    macro_rules! layer {
+        ($writer:expr) => {
+            tracing_subscriber::fmt::layer()
+                .with_writer($writer)
+                .with_ansi(ansi)
+        };
+    }
     let registry = tracing_subscriber::registry().with(filter);
     // A second init (tests, or `run` after `check`) keeps the first subscriber.
     let _already_set = match cfg.format {
         LogFormat::Json => registry
             .with(
-                fmt.json()
+                layer!(std::io::stderr)
+                    .json()
                     .flatten_event(true)
                     .with_current_span(false)
-                    .with_filter(filter_fn(|m| m.target() != ACCESS_TARGET)),
+                    .with_filter(filter_fn(|m| is_ours(m) && m.target() != ACCESS_TARGET)),
+            )
+            .with(
+                layer!(Redacting::default)
+                    .json()
+                    .flatten_event(true)
+                    .with_current_span(false)
+                    .with_filter(filter_fn(|m| !is_ours(m))),
             )
             .with(AccessJson)
             .try_init()
             .is_err(),
-        LogFormat::Human => registry.with(fmt).try_init().is_err(),
+        LogFormat::Human => registry
+            .with(layer!(std::io::stderr).with_filter(filter_fn(is_ours)))
+            .with(layer!(Redacting::default).with_filter(filter_fn(|m| !is_ours(m))))
+            .try_init()
+            .is_err(),
     };
+}
+
+/// Written by the gate itself (whose lines render client addresses as configured).
+fn is_ours(meta: &tracing::Metadata<'_>) -> bool {
+    meta.target().starts_with("poortwachter")
+}
+
+/// The client-address form of the config in force, for lines of other crates.
+static FOREIGN_FORM: std::sync::LazyLock<arc_swap::ArcSwap<LogAddress>> =
+    std::sync::LazyLock::new(|| arc_swap::ArcSwap::from_pointee(LogAddress::Truncated));
+
+/// Follow `[log] client_ip` in the lines of other crates: at start and whenever a config
+/// is put in force.
+pub fn follow_client_ip(form: &LogAddress) {
+    if **FOREIGN_FORM.load() != *form {
+        FOREIGN_FORM.store(std::sync::Arc::new(form.clone()));
+    }
+}
+
+/// One formatted line of another crate, written to stderr when dropped with every client
+/// address in it in the configured form ([`crate::privacy::redact`]). The formatter
+/// hands over a whole line per event, so a line is never split.
+#[derive(Default)]
+struct Redacting(Vec<u8>);
+
+impl std::io::Write for Redacting {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Drop for Redacting {
+    fn drop(&mut self) {
+        let line = String::from_utf8_lossy(&self.0);
+        let today = time::OffsetDateTime::now_utc().date();
+        let shown = crate::privacy::redact(&line, &FOREIGN_FORM.load(), today);
+        let shown = hide_credentials(&shown);
+        let _ = std::io::stderr().write_all(shown.as_bytes());
+    }
+}
+
+/// `line` with the value of every `Authorization` header in it replaced by `<hidden>`, as
+/// a raw request head quotes it (`Authorization: Bearer <token>\r\n`, escaped or not) and
+/// as a header map prints it (`"authorization": "Bearer <token>"`): Pingora quotes the head
+/// of a request it cannot parse, the admin token included, and prints headers at `trace`.
+fn hide_credentials(line: &str) -> std::borrow::Cow<'_, str> {
+    // Raw, as a header map prints it, and that again inside a JSON string.
+    const NAMES: [&str; 3] = [
+        "authorization:",
+        "\"authorization\": \"",
+        "\\\"authorization\\\": \\\"",
+    ];
+    let lower = line.to_ascii_lowercase();
+    // (start, end) of each value, in order.
+    let mut values = Vec::new();
+    for name in NAMES {
+        let mut from = 0;
+        while let Some(found) = lower[from..].find(name) {
+            let after = from + found + name.len();
+            let value = after + line[after..].len() - line[after..].trim_start_matches(' ').len();
+            // The value ends where the header line does, escaped (`\r`) or not, or at the
+            // closing quote.
+            let end = line[value..]
+                .find(['\\', '\r', '\n', '"'])
+                .map_or(line.len(), |e| value + e);
+            if end > value {
+                values.push((value, end));
+            }
+            from = end;
+        }
+    }
+    if values.is_empty() {
+        return line.into();
+    }
+    values.sort_unstable();
+    let mut out = String::with_capacity(line.len());
+    let mut copied = 0;
+    for (start, end) in values {
+        out.push_str(&line[copied..start]);
+        out.push_str("<hidden>");
+        copied = end;
+    }
+    out.push_str(&line[copied..]);
+    out.into()
 }
 
 /// Colour codes only in human output to a terminal: a file, a pipe, journald or `kubectl
@@ -195,6 +309,36 @@ fn escape_into(out: &mut String, s: &str) {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn credentials_in_quoted_request_heads_are_hidden() {
+        let cases = [
+            (
+                r#"buf: "GET / HTTP/1.1\r\nAuthorization: Bearer s3cr3t-token\r\nHost: a""#,
+                r#"buf: "GET / HTTP/1.1\r\nAuthorization: <hidden>\r\nHost: a""#,
+            ),
+            (
+                "headers: {\"authorization\": \"Bearer x\"} AUTHORIZATION:Basic abc",
+                "headers: {\"authorization\": \"<hidden>\"} AUTHORIZATION:<hidden>",
+            ),
+            (
+                "authorization: a\r\nauthorization: b\n",
+                "authorization: <hidden>\r\nauthorization: <hidden>\n",
+            ),
+            (
+                r#"{"message":"{\"authorization\": \"Bearer x\"}"}"#,
+                r#"{"message":"{\"authorization\": \"<hidden>\"}"}"#,
+            ),
+        ];
+        for (line, want) in cases {
+            assert_eq!(super::hide_credentials(line), want, "{line}");
+        }
+        let plain = "no credentials here: authorization:";
+        assert!(matches!(
+            super::hide_credentials(plain),
+            std::borrow::Cow::Borrowed(_)
+        ));
+    }
+
     use super::*;
     use std::sync::{Arc, Mutex};
     use tracing_subscriber::fmt::MakeWriter;

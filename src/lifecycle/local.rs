@@ -161,6 +161,7 @@ pub fn put_in_force(gate: &Gate, runtime: Arc<Runtime>) -> Result<(), LocalFileE
     }
     let policy = runtime.config.policy;
     gate.metrics.set_mode(policy.mode, policy.enforce_from);
+    crate::logging::follow_client_ip(&runtime.config.log.client_ip);
     gate.swap(|g| {
         g.runtime = runtime.clone();
         g.keys = keys.clone();
