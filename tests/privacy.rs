@@ -525,6 +525,30 @@ fn inventory(mode: &str) {
         assert!(answer.starts_with("HTTP/1.1 200"), "{p}: {answer}");
     }
     let would_block = places[2].1.clone();
+    if mode == "full" {
+        // The investigation ends: back to `truncated`, and the report keeps no full address.
+        let body = std::fs::read_to_string(&gate.config)
+            .unwrap()
+            .replace("client_ip = \"full\"", "client_ip = \"truncated\"");
+        gate.reload(body);
+        let report =
+            eventually_blocking(Duration::from_secs(20), "the report started anew", || {
+                let r = admin_get(gate.admin, "/would-block");
+                (r.starts_with("HTTP/1.1 200") && !holds(&r, probe)).then_some(r)
+            });
+        let again = a.fresh(false, Kind::Unregistered, false);
+        expect(
+            None,
+            false,
+            get("/toets", &[("Forwarded", forwarded_for(again))]),
+            "200",
+            None,
+        );
+        let report = admin_get(gate.admin, "/would-block") + &report;
+        let network = LogAddress::Truncated.render(again, day_started);
+        assert!(report.contains(&network), "listed as {network}: {report}");
+        places.push(("/would-block after the investigation".to_string(), report));
+    }
     gate.stop();
     let mut files = Vec::new();
     walk(gate.dir.path(), &mut files);

@@ -162,6 +162,21 @@ pub fn put_in_force(gate: &Gate, runtime: Arc<Runtime>) -> Result<(), LocalFileE
     let policy = runtime.config.policy;
     gate.metrics.set_mode(policy.mode, policy.enforce_from);
     crate::logging::follow_client_ip(&runtime.config.log.client_ip);
+    let form = &runtime.config.log.client_ip;
+    let was = gate.runtime().config.log.client_ip.clone();
+    if was != *form {
+        // The report keeps addresses in the form they were recorded in: after a `full`
+        // investigation it must not keep full addresses, and mixed forms would count one
+        // address twice.
+        let entries = gate.would_block.reset();
+        tracing::info!(
+            target: "poortwachter::audit",
+            from = was.as_str(),
+            to = form.as_str(),
+            entries,
+            "log client_ip form changed: the would-block report starts anew"
+        );
+    }
     gate.swap(|g| {
         g.runtime = runtime.clone();
         g.keys = keys.clone();
