@@ -26,6 +26,7 @@ pub mod net_url;
 pub mod page;
 pub mod privacy;
 pub mod proxy;
+pub mod proxy_protocol;
 pub mod report;
 pub mod request_id;
 pub mod route;

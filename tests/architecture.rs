@@ -1,8 +1,8 @@
 //! The shape of the code, checked from its source: the import graph between the top-level
 //! modules has no cycle, neither has the graph between the files inside each module, and
-//! the pure core (`client_ip`, `allowlist`, `decision`, `site_binding`, `route`) uses no
-//! Pingora, no metrics and no pages. Test code (`#[cfg(test)]` items and `tests.rs` files)
-//! is left out: it may reach anywhere.
+//! the pure core (`client_ip`, `proxy_protocol`, `allowlist`, `decision`, `site_binding`,
+//! `route`) uses no Pingora, no metrics and no pages. Test code (`#[cfg(test)]` items and
+//! `tests.rs` files) is left out: it may reach anywhere.
 //!
 //! A path is read from `use` items and from inline `crate::`, `super::` and `self::` paths;
 //! it is resolved to the deepest module file it names, and through a `pub use` of that
@@ -11,8 +11,9 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
-const PURE_CORE: [&str; 5] = [
+const PURE_CORE: [&str; 6] = [
     "client_ip",
+    "proxy_protocol",
     "allowlist",
     "decision",
     "site_binding",
