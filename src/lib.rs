@@ -9,6 +9,7 @@
 
 pub mod admin;
 pub mod admin_config;
+pub mod admission;
 pub mod allowlist;
 pub mod allowlist_config;
 pub mod cli;

@@ -1,6 +1,9 @@
-//! The proxy listeners: the `[proxy]` section (plain and TLS addresses, worker threads,
-//! shutdown timing), as written and as checked.
+//! The proxy listeners: the `[proxy]` section (plain and TLS addresses, `[[proxy.listener]]`
+//! tables with the PROXY protocol, worker threads, shutdown timing), as written and as
+//! checked.
 
+use crate::client_ip::{trusted_nets, TrustedProxies};
+use crate::proxy_protocol::Accept;
 use crate::setting::{self, SettingError};
 use serde::Deserialize;
 use std::net::SocketAddr;
@@ -14,6 +17,7 @@ const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
 #[serde(deny_unknown_fields)]
 pub struct ProxyFile {
     pub listen: Option<Vec<String>>,
+    pub listener: Option<Vec<ListenerFile>>,
     pub tls_listen: Option<Vec<String>>,
     pub tls_cert_file: Option<String>,
     pub tls_key_file: Option<String>,
@@ -22,9 +26,35 @@ pub struct ProxyFile {
     pub shutdown_timeout: Option<String>,
 }
 
+/// One `[[proxy.listener]]` table as written.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListenerFile {
+    pub addr: String,
+    pub proxy_protocol: Option<String>,
+    pub proxy_protocol_from: Option<Vec<String>>,
+    pub proxy_protocol_timeout: Option<String>,
+}
+
+/// How long a balancer gets to send its PROXY header when the table does not say.
+const DEFAULT_PROXY_PROTOCOL_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// A plain listener whose connections begin with a PROXY protocol header.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProxyProtocolListener {
+    pub addr: SocketAddr,
+    pub accept: Accept,
+    /// The peers that must send it (the balancers); any other peer is refused.
+    pub from: TrustedProxies,
+    /// The whole header must be there within this time of the connection's start.
+    pub timeout: Duration,
+}
+
 #[derive(Debug, Clone)]
 pub struct ProxyConfig {
+    /// Plain listeners without the PROXY protocol: `listen` and tables with it off.
     pub listen: Vec<SocketAddr>,
+    pub proxy_protocol: Vec<ProxyProtocolListener>,
     /// TLS listeners (HTTP/1.1 and HTTP/2 by ALPN), with one certificate chain and key.
     pub tls: Option<TlsConfig>,
     pub threads: usize,
@@ -44,11 +74,19 @@ pub struct TlsConfig {
 impl ProxyConfig {
     /// Every listener address with the key that set it, plain first.
     pub fn addrs(&self) -> impl Iterator<Item = (&'static str, SocketAddr)> + '_ {
-        self.listen.iter().map(|a| ("proxy.listen", *a)).chain(
-            self.tls
-                .iter()
-                .flat_map(|t| t.listen.iter().map(|a| ("proxy.tls_listen", *a))),
-        )
+        self.listen
+            .iter()
+            .map(|a| ("proxy.listen", *a))
+            .chain(
+                self.proxy_protocol
+                    .iter()
+                    .map(|l| ("proxy.listener", l.addr)),
+            )
+            .chain(
+                self.tls
+                    .iter()
+                    .flat_map(|t| t.listen.iter().map(|a| ("proxy.tls_listen", *a))),
+            )
     }
 }
 
@@ -56,7 +94,9 @@ impl TryFrom<ProxyFile> for ProxyConfig {
     type Error = SettingError;
 
     fn try_from(p: ProxyFile) -> Result<ProxyConfig, SettingError> {
-        let listen = match &p.listen {
+        let mut listen = match &p.listen {
+            // The default only when no table names a listener either.
+            None if p.listener.is_some() => Vec::new(),
             None => vec![setting::socket_addr("proxy.listen", DEFAULT_LISTEN)?],
             Some(list) if list.is_empty() => {
                 return Err(SettingError::invalid(
@@ -70,6 +110,23 @@ impl TryFrom<ProxyFile> for ProxyConfig {
                 .map(|s| setting::socket_addr("proxy.listen", s))
                 .collect::<Result<_, _>>()?,
         };
+        let mut proxy_protocol = Vec::new();
+        for (i, table) in p.listener.iter().flatten().enumerate() {
+            match listener(i, table)? {
+                Some(pp) => proxy_protocol.push(pp),
+                None => listen.push(setting::socket_addr(
+                    &format!("proxy.listener[{i}].addr"),
+                    &table.addr,
+                )?),
+            }
+        }
+        if listen.is_empty() && proxy_protocol.is_empty() {
+            return Err(SettingError::invalid(
+                "proxy.listener",
+                "[]",
+                "at least one listener is needed",
+            ));
+        }
         let threads = match p.threads {
             None => std::thread::available_parallelism().map_or(1, |n| n.get()),
             Some(0) => {
@@ -83,6 +140,7 @@ impl TryFrom<ProxyFile> for ProxyConfig {
         };
         Ok(ProxyConfig {
             listen,
+            proxy_protocol,
             tls: tls(&p)?,
             threads,
             grace_period: setting::whole_seconds(
@@ -97,6 +155,71 @@ impl TryFrom<ProxyFile> for ProxyConfig {
             )?,
         })
     }
+}
+
+/// The `i`-th `[[proxy.listener]]` table checked: `None` when it has the PROXY protocol off.
+fn listener(i: usize, t: &ListenerFile) -> Result<Option<ProxyProtocolListener>, SettingError> {
+    let key = |k: &str| format!("proxy.listener[{i}].{k}");
+    let addr = setting::socket_addr(&key("addr"), &t.addr)?;
+    let accept = match t.proxy_protocol.as_deref() {
+        None | Some("off") => None,
+        Some("v1") => Some(Accept::V1),
+        Some("v2") => Some(Accept::V2),
+        Some("any") => Some(Accept::ANY),
+        Some(other) => {
+            return Err(SettingError::invalid(
+                &key("proxy_protocol"),
+                format!("{other:?}"),
+                "expected \"off\" (default), \"v1\", \"v2\" or \"any\"",
+            ))
+        }
+    };
+    let Some(accept) = accept else {
+        for (k, set) in [
+            ("proxy_protocol_from", t.proxy_protocol_from.is_some()),
+            ("proxy_protocol_timeout", t.proxy_protocol_timeout.is_some()),
+        ] {
+            if set {
+                return Err(SettingError::invalid(
+                    &key(k),
+                    "set",
+                    "only used with proxy_protocol = \"v1\", \"v2\" or \"any\"",
+                ));
+            }
+        }
+        return Ok(None);
+    };
+    let from_key = key("proxy_protocol_from");
+    let from = trusted_nets(&from_key, t.proxy_protocol_from.as_deref())?;
+    if from.nets().is_empty() {
+        return Err(SettingError::missing(
+            &from_key,
+            "name the load balancers that send the PROXY header (addresses or networks): \
+             a header from anyone else would let a client choose its own address",
+        ));
+    }
+    let timeout_key = key("proxy_protocol_timeout");
+    let timeout = setting::duration(
+        &timeout_key,
+        t.proxy_protocol_timeout.as_deref(),
+        DEFAULT_PROXY_PROTOCOL_TIMEOUT,
+    )?;
+    if timeout < Duration::from_millis(100) || timeout > Duration::from_secs(60) {
+        return Err(SettingError::invalid(
+            &timeout_key,
+            format!(
+                "{:?}",
+                t.proxy_protocol_timeout.as_deref().unwrap_or_default()
+            ),
+            "expected between 100ms and 60s",
+        ));
+    }
+    Ok(Some(ProxyProtocolListener {
+        addr,
+        accept,
+        from,
+        timeout,
+    }))
 }
 
 fn tls(p: &ProxyFile) -> Result<Option<TlsConfig>, SettingError> {

@@ -49,6 +49,8 @@ pub struct Metrics {
     pub key_reloads: IntCounterVec,
     pub claims: IntCounterVec,
     pub would_block_report_dropped: IntCounter,
+    pub proxy_protocol_headers: IntCounterVec,
+    pub proxy_protocol_rejected: IntCounterVec,
     /// The per-request series, each looked up once and then kept.
     children: Children,
 }
@@ -124,6 +126,16 @@ impl Metrics {
                     "Would-block requests not listed in /would-block because the report was full for their kind of entry.",
                 )
                 .expect("valid metric"),
+            ),
+            proxy_protocol_headers: counter_vec(
+                "poortwachter_proxy_protocol_headers_total",
+                "PROXY protocol headers accepted, per listener, version and kind: proxy (the client's address is used) or local (a balancer's own connection: v1 UNKNOWN, v2 LOCAL or UNSPEC).",
+                &["listener", "version", "kind"],
+            ),
+            proxy_protocol_rejected: counter_vec(
+                "poortwachter_proxy_protocol_rejected_total",
+                "Connections closed before any HTTP was read because their PROXY header was missing, late, malformed or came from a peer that may not send one, per listener and reason.",
+                &["listener", "reason"],
             ),
             claims: counter_vec(
                 "poortwachter_site_claims_total",

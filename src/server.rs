@@ -6,6 +6,7 @@
 //! Tests stop an in-process gate through a [`StopHandle`] instead of signals.
 
 use crate::admin::AdminApp;
+use crate::admission::ProxyProtocolApp;
 use crate::demo_origin::DemoOrigin;
 use crate::gate::Gate;
 use crate::lifecycle::{LocalFilesService, SyncService};
@@ -128,15 +129,7 @@ fn check_bindable(gate: &Gate) -> Result<(), ServerError> {
     let cfg = &rt.config;
     let addrs = cfg
         .proxy
-        .listen
-        .iter()
-        .map(|a| ("proxy.listen", *a))
-        .chain(
-            cfg.proxy
-                .tls
-                .iter()
-                .flat_map(|t| t.listen.iter().map(|a| ("proxy.tls_listen", *a))),
-        )
+        .addrs()
         .chain(std::iter::once(("admin.listen", cfg.admin.listen)))
         .chain(cfg.demo_origin.map(|a| ("demo_origin.listen", a)));
     for (key, addr) in addrs {
@@ -208,6 +201,21 @@ pub fn build(gate: Arc<Gate>, sighup: bool) -> Result<Server, ServerError> {
         }
     }
     server.add_service(proxy);
+    // Each PROXY protocol listener is a service of its own: the header is read before the
+    // proxy sees the connection, with that listener's balancers and timeout.
+    for l in &cfg.proxy.proxy_protocol {
+        let app = ProxyProtocolApp::new(
+            pingora::proxy::http_proxy(&server.configuration, GateProxy::new(gate.clone())),
+            l.clone(),
+            gate.clone(),
+        );
+        let mut service = Service::new(
+            format!("poortwachter proxy {} (PROXY protocol)", l.addr),
+            app,
+        );
+        service.add_listener(ListenerConfig::tcp(l.addr.to_string()).l4_buffer(l4_buffer()));
+        server.add_service(service);
+    }
 
     let mut admin = Service::new(
         "poortwachter admin".to_string(),
@@ -250,6 +258,7 @@ pub fn run(gate: Arc<Gate>, signal: Box<dyn ShutdownSignalWatch>) -> Result<(), 
     let cfg = &rt.config;
     tracing::info!(
         listen = ?cfg.proxy.listen,
+        proxy_protocol = ?cfg.proxy.proxy_protocol.iter().map(|l| l.addr).collect::<Vec<_>>(),
         admin = %cfg.admin.listen,
         upstream = ?cfg.upstream.addrs,
         mode = cfg.policy.mode.as_str(),

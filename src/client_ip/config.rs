@@ -24,38 +24,7 @@ impl TryFrom<ClientIpFile> for ClientIpConfig {
     type Error = SettingError;
 
     fn try_from(c: ClientIpFile) -> Result<ClientIpConfig, SettingError> {
-        let mut nets = Vec::new();
-        for (i, s) in c.trusted_proxies.iter().flatten().enumerate() {
-            let key = format!("client_ip.trusted_proxies[{i}]");
-            let net = parse_net(s).map_err(|e| {
-                SettingError::invalid(
-                    &key,
-                    format!("{s:?}"),
-                    format!("{e}; expected an address or CIDR network such as \"10.0.0.0/8\""),
-                )
-            })?;
-            // A few short prefixes together are a /0 in disguise. No real proxy fleet needs
-            // more than an IPv4 /8 or an IPv6 /7 (fc00::/7, all unique-local space).
-            let shortest = if net.addr().is_ipv4() { 8 } else { 7 };
-            if net.prefix_len() < shortest {
-                return Err(SettingError::invalid(
-                    &key,
-                    format!("{s:?}"),
-                    format!(
-                        "trusting so many addresses would let clients choose their own address; \
-                         the broadest accepted is /{shortest}"
-                    ),
-                ));
-            }
-            if net.trunc() != net {
-                return Err(SettingError::invalid(
-                    &key,
-                    format!("{s:?}"),
-                    format!("host bits are set; did you mean \"{}\"?", net.trunc()),
-                ));
-            }
-            nets.push(net);
-        }
+        let trusted = trusted_nets("client_ip.trusted_proxies", c.trusted_proxies.as_deref())?;
         let header = match c.header.as_deref() {
             None => HeaderMode::XForwardedFor,
             Some(h) => h.parse().map_err(|_| {
@@ -66,19 +35,58 @@ impl TryFrom<ClientIpFile> for ClientIpConfig {
                 )
             })?,
         };
-        let trusted = TrustedProxies::new(nets);
-        // A mapped network such as ::ffff:0.0.0.0/96 is an IPv4 /0 in disguise.
-        if let Some(n) = trusted
-            .nets()
-            .iter()
-            .find(|n| n.addr().is_ipv4() && n.prefix_len() < 8)
-        {
-            return Err(SettingError::invalid(
-                "client_ip.trusted_proxies",
-                format!("\"{n}\" (an IPv4-mapped network)"),
-                "trusting every address would let any client choose its own address",
-            ));
-        }
         Ok(ClientIpConfig { trusted, header })
     }
+}
+
+/// The networks of a trust list at `key` (`client_ip.trusted_proxies`,
+/// `proxy.listener[0].proxy_protocol_from`): addresses or CIDR networks in the one strict
+/// syntax, without host bits, none broader than an IPv4 /8 or an IPv6 /7.
+pub fn trusted_nets(key: &str, list: Option<&[String]>) -> Result<TrustedProxies, SettingError> {
+    let mut nets = Vec::new();
+    for (i, s) in list.into_iter().flatten().enumerate() {
+        let key = format!("{key}[{i}]");
+        let net = parse_net(s).map_err(|e| {
+            SettingError::invalid(
+                &key,
+                format!("{s:?}"),
+                format!("{e}; expected an address or CIDR network such as \"10.0.0.0/8\""),
+            )
+        })?;
+        // A few short prefixes together are a /0 in disguise. No real proxy fleet needs
+        // more than an IPv4 /8 or an IPv6 /7 (fc00::/7, all unique-local space).
+        let shortest = if net.addr().is_ipv4() { 8 } else { 7 };
+        if net.prefix_len() < shortest {
+            return Err(SettingError::invalid(
+                &key,
+                format!("{s:?}"),
+                format!(
+                    "trusting so many addresses would let clients choose their own address; \
+                         the broadest accepted is /{shortest}"
+                ),
+            ));
+        }
+        if net.trunc() != net {
+            return Err(SettingError::invalid(
+                &key,
+                format!("{s:?}"),
+                format!("host bits are set; did you mean \"{}\"?", net.trunc()),
+            ));
+        }
+        nets.push(net);
+    }
+    let trusted = TrustedProxies::new(nets);
+    // A mapped network such as ::ffff:0.0.0.0/96 is an IPv4 /0 in disguise.
+    if let Some(n) = trusted
+        .nets()
+        .iter()
+        .find(|n| n.addr().is_ipv4() && n.prefix_len() < 8)
+    {
+        return Err(SettingError::invalid(
+            key,
+            format!("\"{n}\" (an IPv4-mapped network)"),
+            "trusting every address would let any client choose its own address",
+        ));
+    }
+    Ok(trusted)
 }

@@ -24,7 +24,7 @@ mod walk;
 mod xff;
 
 pub use addr::{canonical, canonical_net, parse_element, parse_ip, parse_net, NetError};
-pub use config::{ClientIpConfig, ClientIpFile};
+pub use config::{trusted_nets, ClientIpConfig, ClientIpFile};
 pub use error::{MalformedKind, Unresolvable, UNRESOLVABLE_REASON};
 pub use trusted::TrustedProxies;
 pub use types::{ClientIp, ClientIpSource, HeaderMode, ParseHeaderModeError, PeerAddr, Resolved};

@@ -417,3 +417,107 @@ fn bad_values_are_named() {
         assert!(e.contains(key), "expected {key} in: {e}");
     }
 }
+
+#[test]
+fn proxy_protocol_listeners() {
+    let c = load(&format!(
+        "{MIN}\n[proxy]\nlisten = [\"127.0.0.1:8080\"]\n\
+         [[proxy.listener]]\naddr = \"0.0.0.0:8443\"\nproxy_protocol = \"v2\"\n\
+         proxy_protocol_from = [\"10.20.0.0/24\", \"fd00:20::/48\"]\n\
+         [[proxy.listener]]\naddr = \"0.0.0.0:8081\"\nproxy_protocol = \"off\"\n\
+         [[proxy.listener]]\naddr = \"[::]:8444\"\nproxy_protocol = \"any\"\n\
+         proxy_protocol_from = [\"10.20.0.7\"]\nproxy_protocol_timeout = \"500ms\"\n"
+    ))
+    .unwrap();
+    // A table with it off is one more plain listener.
+    assert_eq!(
+        c.proxy.listen,
+        vec![
+            "127.0.0.1:8080".parse().unwrap(),
+            "0.0.0.0:8081".parse().unwrap()
+        ]
+    );
+    let [v2, any] = &c.proxy.proxy_protocol[..] else {
+        panic!("{:?}", c.proxy.proxy_protocol)
+    };
+    assert_eq!(v2.addr, "0.0.0.0:8443".parse().unwrap());
+    assert_eq!(v2.accept, crate::proxy_protocol::Accept::V2);
+    assert_eq!(v2.timeout, Duration::from_secs(3), "the default");
+    assert!(v2.from.contains("10.20.0.99".parse().unwrap()));
+    assert!(v2.from.contains("fd00:20::1".parse().unwrap()));
+    assert!(!v2.from.contains("10.20.1.1".parse().unwrap()));
+    assert_eq!(any.accept, crate::proxy_protocol::Accept::ANY);
+    assert_eq!(any.timeout, Duration::from_millis(500));
+    // Tables alone: no default listener besides them.
+    let c = load(&format!(
+        "{MIN}\n[[proxy.listener]]\naddr = \"127.0.0.1:8082\"\nproxy_protocol = \"v1\"\nproxy_protocol_from = [\"127.0.0.1\"]\n"
+    ))
+    .unwrap();
+    assert!(c.proxy.listen.is_empty());
+    assert_eq!(c.proxy.proxy_protocol.len(), 1);
+    assert!(c
+        .proxy
+        .addrs()
+        .any(|(k, a)| k == "proxy.listener" && a == "127.0.0.1:8082".parse().unwrap()));
+}
+
+#[test]
+fn proxy_protocol_listener_mistakes_name_the_table_and_key() {
+    let table =
+        |body: &str| format!("{MIN}\n[[proxy.listener]]\naddr = \"127.0.0.1:8082\"\n{body}\n");
+    for (body, key, says) in [
+        ("proxy_protocol = \"v3\"", "proxy.listener[0].proxy_protocol", "\"v3\""),
+        ("proxy_protocol = \"v1\"", "proxy.listener[0].proxy_protocol_from", "balancers"),
+        (
+            "proxy_protocol = \"v1\"\nproxy_protocol_from = []",
+            "proxy.listener[0].proxy_protocol_from",
+            "balancers",
+        ),
+        (
+            "proxy_protocol = \"v1\"\nproxy_protocol_from = [\"0.0.0.0/0\"]",
+            "proxy.listener[0].proxy_protocol_from[0]",
+            "/8",
+        ),
+        (
+            "proxy_protocol = \"v1\"\nproxy_protocol_from = [\"10.0.0.1/8\"]",
+            "proxy.listener[0].proxy_protocol_from[0]",
+            "host bits",
+        ),
+        (
+            "proxy_protocol_from = [\"10.0.0.0/8\"]",
+            "proxy.listener[0].proxy_protocol_from",
+            "only used with",
+        ),
+        (
+            "proxy_protocol_timeout = \"1s\"",
+            "proxy.listener[0].proxy_protocol_timeout",
+            "only used with",
+        ),
+        (
+            "proxy_protocol = \"v1\"\nproxy_protocol_from = [\"10.0.0.0/8\"]\nproxy_protocol_timeout = \"10ms\"",
+            "proxy.listener[0].proxy_protocol_timeout",
+            "100ms",
+        ),
+        (
+            "proxy_protocol = \"v1\"\nproxy_protocol_from = [\"10.0.0.0/8\"]\nproxy_protocol_timeout = \"2m\"",
+            "proxy.listener[0].proxy_protocol_timeout",
+            "60s",
+        ),
+    ] {
+        let e = err(&table(body));
+        assert!(e.contains("gate.toml") && e.contains(key) && e.contains(says), "{body}: {e}");
+    }
+    let e = err(&format!(
+        "{MIN}\n[[proxy.listener]]\naddr = \"localhost:80\"\n"
+    ));
+    assert!(e.contains("proxy.listener[0].addr"), "{e}");
+    let e = err(&format!(
+        "{MIN}\n[[proxy.listener]]\naddr = \"127.0.0.1:80\"\nport = 1\n"
+    ));
+    assert!(e.contains("port"), "{e}");
+    // One address for two listeners is refused like any other double use.
+    let e = err(&format!(
+        "{MIN}\n[proxy]\nlisten = [\"127.0.0.1:8082\"]\n[[proxy.listener]]\naddr = \"127.0.0.1:8082\"\nproxy_protocol = \"v1\"\nproxy_protocol_from = [\"127.0.0.1\"]\n"
+    ));
+    assert!(e.contains("127.0.0.1:8082"), "{e}");
+}

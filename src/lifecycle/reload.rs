@@ -15,6 +15,10 @@ fn restart_required(old: &Config, new: &Config) -> Vec<String> {
         }
     };
     check("proxy.listen", old.proxy.listen != new.proxy.listen);
+    check(
+        "proxy.listener",
+        old.proxy.proxy_protocol != new.proxy.proxy_protocol,
+    );
     check("proxy.tls_listen", old.proxy.tls != new.proxy.tls);
     check("proxy.threads", old.proxy.threads != new.proxy.threads);
     check(
