@@ -35,6 +35,8 @@ pub struct GateSpec {
     pub tls: Option<(PathBuf, PathBuf)>,
     /// The gate's clock (default: the system clock).
     pub clock: Option<gate::Clock>,
+    /// A `[[proxy.listener]]` with these keys besides `addr` (the PROXY protocol settings).
+    pub proxy_protocol: Option<String>,
 }
 
 /// The admin token of gates started with `admin_token: true`.
@@ -56,6 +58,7 @@ impl Default for GateSpec {
             admin_token: false,
             tls: None,
             clock: None,
+            proxy_protocol: None,
         }
     }
 }
@@ -75,6 +78,8 @@ pub struct TestGate {
     pub proxy: SocketAddr,
     pub tls: Option<SocketAddr>,
     pub proxy_v6: Option<SocketAddr>,
+    /// The listener with the PROXY protocol, when the spec has one.
+    pub proxy_protocol: Option<SocketAddr>,
     pub admin: SocketAddr,
     pub gate: Arc<Gate>,
     pub dir: tempfile::TempDir,
@@ -119,6 +124,7 @@ pub fn config_text(
     tls: Option<u16>,
     admin: u16,
     allowlist: &std::path::Path,
+    proxy_protocol: Option<u16>,
 ) -> String {
     let mut listen = vec![format!("\"127.0.0.1:{proxy}\"")];
     if let Some(p) = proxy_v6 {
@@ -140,6 +146,9 @@ pub fn config_text(
         let token_file = dir.join("admin-token");
         std::fs::write(&token_file, format!("{TOKEN}\n")).expect("write token");
         extra = format!("token_file = \"{}\"\n{extra}", token_file.display());
+    }
+    if let (Some(port), Some(keys)) = (proxy_protocol, &spec.proxy_protocol) {
+        extra = format!("{extra}\n[[proxy.listener]]\naddr = \"127.0.0.1:{port}\"\n{keys}\n");
     }
     let extra = extra
         .replace("{proxy}", &proxy.to_string())
@@ -206,6 +215,9 @@ pub async fn start_gate(spec: GateSpec) -> TestGate {
     if spec.tls.is_some() {
         families.push(Family::V4);
     }
+    if spec.proxy_protocol.is_some() {
+        families.push(Family::V4);
+    }
     let mut retry = PortRetry::new("the in-process gate");
     let (gate, ports, stop, thread) = loop {
         let reserved = retry.reserve(&families);
@@ -222,6 +234,7 @@ pub async fn start_gate(spec: GateSpec) -> TestGate {
         proxy_v6: ports
             .proxy_v6
             .map(|p| SocketAddr::from((std::net::Ipv6Addr::LOCALHOST, p))),
+        proxy_protocol: ports.proxy_protocol.map(v4),
         admin: v4(ports.admin),
         gate,
         dir,
@@ -232,6 +245,7 @@ pub async fn start_gate(spec: GateSpec) -> TestGate {
         .into_iter()
         .chain(tg.proxy_v6)
         .chain(tg.tls)
+        .chain(tg.proxy_protocol)
     {
         wait_listening(addr).await;
     }
@@ -244,6 +258,7 @@ struct GatePorts {
     admin: u16,
     proxy_v6: Option<u16>,
     tls: Option<u16>,
+    proxy_protocol: Option<u16>,
 }
 
 impl GatePorts {
@@ -256,6 +271,7 @@ impl GatePorts {
             admin: next(),
             proxy_v6: spec.also_listen_v6.then(&mut next),
             tls: spec.tls.is_some().then(&mut next),
+            proxy_protocol: spec.proxy_protocol.is_some().then(&mut next),
         }
     }
 }
@@ -276,6 +292,7 @@ fn start_on(
         ports.tls,
         ports.admin,
         allowlist,
+        ports.proxy_protocol,
     );
     let config_path = dir.path().join("poortwachter.toml");
     std::fs::write(&config_path, &text).expect("write config");
