@@ -1,7 +1,8 @@
 //! The data inventory of `docs/privacy.md`, checked against the running gate: in each
 //! `[log] client_ip` mode the real binary serves allowed, blocked, report-only and malformed
-//! requests from IPv4 and IPv6 clients, directly and through trusted proxies (both
-//! forwarding headers, switched by a config reload), with a real admin store and upstream.
+//! requests from IPv4 and IPv6 clients, directly, through trusted proxies (both forwarding
+//! headers, switched by a config reload) and through a TCP balancer (the PROXY protocol),
+//! with a real admin store and upstream.
 //! Then every file the gate wrote, `/metrics`, `/status` and `/would-block` are scanned for
 //! any full client address. None may appear, except in mode `full` (in the log and the
 //! would-block report, which follow the log's form) and on the pupil's own page.
@@ -120,6 +121,8 @@ struct Gate {
     child: Child,
     proxy_v4: SocketAddr,
     proxy_v6: SocketAddr,
+    /// The listener behind a TCP balancer (PROXY protocol).
+    proxy_protocol: SocketAddr,
     admin: SocketAddr,
     config: PathBuf,
     dir: tempfile::TempDir,
@@ -135,14 +138,14 @@ impl Drop for Gate {
 /// The config for one phase: `header` the forwarding header believed, `policy` the mode.
 fn config_text(
     mode: &str,
-    ports: [u16; 3],
+    ports: [u16; 4],
     dir: &Path,
     store: &str,
     upstream: SocketAddr,
     header: &str,
     policy: &str,
 ) -> String {
-    let [v4, v6, admin] = ports;
+    let [v4, v6, admin, pp] = ports;
     let d = dir.display();
     let secret = match mode {
         "hashed" => format!("hash_secret_file = \"{d}/hash-secret\"\n"),
@@ -178,6 +181,10 @@ source = "{store}"
 last_good = "{d}/state/last-good.json"
 [policy]
 mode = "{policy}"
+[[proxy.listener]]
+addr = "127.0.0.1:{pp}"
+proxy_protocol = "any"
+proxy_protocol_from = ["127.0.0.1/32"]
 "#
     )
 }
@@ -186,9 +193,9 @@ impl Gate {
     fn start(mode: &str, store: &str, upstream: SocketAddr) -> Gate {
         let mut retry = PortRetry::new("poortwachter run");
         loop {
-            let reserved = retry.reserve(&[Family::V4, Family::V6, Family::V4]);
-            let [v4, v6, admin] = reserved.ports()[..] else {
-                unreachable!("three ports reserved")
+            let reserved = retry.reserve(&[Family::V4, Family::V6, Family::V4, Family::V4]);
+            let [v4, v6, admin, pp] = reserved.ports()[..] else {
+                unreachable!("four ports reserved")
             };
             let dir = tempfile::tempdir().unwrap();
             std::fs::create_dir(dir.path().join("state")).unwrap();
@@ -197,7 +204,7 @@ impl Gate {
             let config = dir.path().join("gate.toml");
             let body = config_text(
                 mode,
-                [v4, v6, admin],
+                [v4, v6, admin, pp],
                 dir.path(),
                 store,
                 upstream,
@@ -219,6 +226,7 @@ impl Gate {
                 child,
                 proxy_v4: ([127, 0, 0, 1], v4).into(),
                 proxy_v6: (std::net::Ipv6Addr::LOCALHOST, v6).into(),
+                proxy_protocol: ([127, 0, 0, 1], pp).into(),
                 admin: ([127, 0, 0, 1], admin).into(),
                 config,
                 dir,
@@ -248,7 +256,8 @@ impl Gate {
             let ready = admin_get(self.admin, "/readyz").starts_with("HTTP/1.1 200");
             let v4 = std::net::TcpStream::connect(self.proxy_v4).is_ok();
             let v6 = std::net::TcpStream::connect(self.proxy_v6).is_ok();
-            if ready && v4 && v6 {
+            let pp = std::net::TcpStream::connect(self.proxy_protocol).is_ok();
+            if ready && v4 && v6 && pp {
                 return Ok(());
             }
             std::thread::sleep(Duration::from_millis(20));
@@ -442,6 +451,50 @@ fn inventory(mode: &str) {
     expect(Some(ip), false, get("/toets", &[]), "200", None);
     let ip = a.direct(Kind::Unregistered);
     expect(Some(ip), false, get("/toets", &[]), "403", Some(ip));
+    // Through a TCP balancer: the PROXY header names the client.
+    let mut balancer_pages = 0;
+    for (v6, kind, status) in [
+        (false, Kind::Allowed, "200"),
+        (false, Kind::Unregistered, "403"),
+        (true, Kind::Allowed, "200"),
+        (true, Kind::Unregistered, "403"),
+    ] {
+        let ip = a.fresh(v6, kind, true);
+        let line = match ip {
+            IpAddr::V4(_) => format!("PROXY TCP4 {ip} 127.0.0.1 40000 443\r\n"),
+            IpAddr::V6(_) => format!("PROXY TCP6 {ip} ::1 40000 443\r\n"),
+        };
+        let answer = exchange(
+            &rt,
+            None,
+            gate.proxy_protocol,
+            &(line + &get("/toets", &[])),
+        );
+        assert_eq!(status_of(&answer), status, "{ip}: {answer}");
+        if status == "403" {
+            assert!(
+                holds(&answer, ip),
+                "the page shows the pupil {ip}: {answer}"
+            );
+            balancer_pages += 1;
+        }
+    }
+    // A malformed header naming an address; a good one from a peer that is no balancer.
+    let ip = a.fresh(false, Kind::Unregistered, false);
+    let answer = exchange(
+        &rt,
+        None,
+        gate.proxy_protocol,
+        &format!("PROXY TCP4 {ip} 127.0.0.1 99999 443\r\n"),
+    );
+    assert!(answer.is_empty(), "{answer}");
+    let peer = a.direct(Kind::Unregistered);
+    a.sent.last_mut().unwrap().decided = false;
+    let named = a.fresh(false, Kind::Allowed, false);
+    let req = format!("PROXY TCP4 {named} 127.0.0.1 40000 443\r\n") + &get("/toets", &[]);
+    let answer = exchange(&rt, Some(peer), gate.proxy_protocol, &req);
+    assert!(answer.is_empty(), "{answer}");
+
     // A forged header from a client that is no proxy is not believed, nor repeated.
     let ip = a.direct(Kind::Unregistered);
     let forged = a.fresh(false, Kind::Allowed, false);
@@ -624,7 +677,7 @@ fn inventory(mode: &str) {
         a.sent.len(),
         a.sent.iter().filter(|s| s.ip.is_ipv6()).count(),
         places.len(),
-        pages,
+        pages + balancer_pages,
         leaks.len()
     );
     assert!(
