@@ -66,6 +66,10 @@ pub enum Command {
         /// Evaluate at this moment (RFC 3339) instead of now.
         #[arg(long, value_name = "TIME")]
         at: Option<String>,
+        /// A PROXY protocol v1 line the peer (a balancer) sends first, e.g.
+        /// 'PROXY TCP4 203.0.113.5 10.0.0.5 40000 443'.
+        #[arg(long = "proxy-protocol", value_name = "'PROXY …'")]
+        proxy_protocol: Option<String>,
     },
 }
 
@@ -105,9 +109,22 @@ fn run_command(command: Command) -> anyhow::Result<ExitCode> {
             path,
             host,
             at,
+            proxy_protocol,
         } => {
             let cfg = load(&config)?;
             let peer = explain::parse_peer(&peer).map_err(anyhow::Error::msg)?;
+            let (peer, note) = match &proxy_protocol {
+                None => (peer, None),
+                Some(line) => {
+                    match explain::proxy_protocol_peer(&cfg.proxy.proxy_protocol, peer, line) {
+                        Ok((peer, note)) => (peer, Some(note)),
+                        Err(closed) => {
+                            println!("{}", serde_json::to_string_pretty(&closed)?);
+                            return Ok(ExitCode::SUCCESS);
+                        }
+                    }
+                }
+            };
             let at = match at {
                 Some(s) => explain::parse_at(&s).map_err(anyhow::Error::msg)?,
                 None => time::OffsetDateTime::now_utc(),
@@ -124,6 +141,10 @@ fn run_command(command: Command) -> anyhow::Result<ExitCode> {
             }
             let headers = explain::header_map(&headers).map_err(anyhow::Error::msg)?;
             let out = explain::explain(&gate, peer, &headers, &path, host.as_deref(), at);
+            let mut out = serde_json::to_value(&out).context("encoding the explanation")?;
+            if let (Some(note), Some(obj)) = (note, out.as_object_mut()) {
+                obj.insert("proxy_protocol".into(), note);
+            }
             println!(
                 "{}",
                 serde_json::to_string_pretty(&out).context("encoding the explanation")?

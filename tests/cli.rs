@@ -237,6 +237,64 @@ fn explain(cfg: &Path, args: &[&str]) -> serde_json::Value {
     serde_json::from_slice(&out.stdout).expect("one JSON object")
 }
 
+/// `explain --proxy-protocol`: what a listener behind a TCP balancer makes of its header.
+#[test]
+fn explain_shows_the_effect_of_a_proxy_protocol_header() {
+    let dir = tempfile::tempdir().unwrap();
+    let body = format!(
+        "{BASE}\n[[proxy.listener]]\naddr = \"127.0.0.1:8082\"\nproxy_protocol = \"v1\"\nproxy_protocol_from = [\"10.0.0.5\"]\n"
+    );
+    let cfg = write_config(dir.path(), &body, ALLOWLIST);
+    let line = "PROXY TCP4 192.0.2.3 10.0.0.9 40000 443";
+    let out = explain(&cfg, &["--peer", "10.0.0.5", "--proxy-protocol", line]);
+    assert_eq!(out["client_ip"], "192.0.2.3", "{out:#}");
+    assert_eq!(out["decision"], "allow", "{out:#}");
+    assert_eq!(
+        out["proxy_protocol"]["source"], "192.0.2.3:40000",
+        "{out:#}"
+    );
+    assert_eq!(
+        out["proxy_protocol"]["listener"], "127.0.0.1:8082",
+        "{out:#}"
+    );
+    // The header's source is the client; the balancer's address no longer plays a part.
+    let out = explain(
+        &cfg,
+        &[
+            "--peer",
+            "10.0.0.5",
+            "--proxy-protocol",
+            "PROXY TCP4 203.0.113.9 10.0.0.9 1 443\r\n",
+        ],
+    );
+    assert_eq!(
+        (&out["client_ip"], &out["decision"]),
+        (&"203.0.113.9".into(), &"block".into()),
+        "{out:#}"
+    );
+    for (peer, line, reason) in [
+        (
+            "10.0.0.5",
+            "PROXY TCP4 010.0.0.1 10.0.0.9 1 443",
+            "v1_malformed",
+        ),
+        (
+            "10.0.0.5",
+            "PROXY TCP6 192.0.2.3 10.0.0.9 1 443",
+            "v1_malformed",
+        ),
+        ("10.0.0.6", line, "peer_not_allowed"),
+    ] {
+        let out = explain(&cfg, &["--peer", peer, "--proxy-protocol", line]);
+        assert_eq!(out["proxy_protocol"]["refused"], reason, "{line}: {out:#}");
+        assert_eq!(
+            out["connection"], "closed before any HTTP is read",
+            "{out:#}"
+        );
+        assert!(out.get("decision").is_none(), "{out:#}");
+    }
+}
+
 #[test]
 fn explain_answers_like_the_proxy() {
     let dir = tempfile::tempdir().unwrap();

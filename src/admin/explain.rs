@@ -44,6 +44,52 @@ pub fn parse_peer(s: &str) -> Result<PeerAddr, String> {
         .map_err(|_| format!("--peer {s:?}: expected an IP address (or `unix`)"))
 }
 
+/// What a `[[proxy.listener]]` with the PROXY protocol makes of `line` (`--proxy-protocol`,
+/// a v1 line; its CRLF may be left off) sent by `peer`: `Ok` with the peer the gate then
+/// decides on and a note for the answer, `Err` with why the connection would be closed.
+pub fn proxy_protocol_peer(
+    listeners: &[crate::listener::ProxyProtocolListener],
+    peer: PeerAddr,
+    line: &str,
+) -> Result<(PeerAddr, serde_json::Value), serde_json::Value> {
+    use crate::proxy_protocol::{parse, Parsed};
+    let mut bytes = line.as_bytes().to_vec();
+    if !bytes.ends_with(b"\r\n") {
+        bytes.extend_from_slice(b"\r\n");
+    }
+    let closed = |reason: &str, detail: String| {
+        serde_json::json!({
+            "proxy_protocol": { "refused": reason, "detail": detail },
+            "connection": "closed before any HTTP is read",
+        })
+    };
+    let Some(listener) = listeners
+        .iter()
+        .find(|l| peer.0.is_some_and(|ip| l.from.contains(ip)))
+    else {
+        return Err(closed(
+            "peer_not_allowed",
+            "no [[proxy.listener]] lists this peer in proxy_protocol_from".into(),
+        ));
+    };
+    match parse(&bytes, listener.accept) {
+        Ok(Parsed::Done { header, .. }) => {
+            let source = header.addresses.map(|a| a.source);
+            let note = serde_json::json!({
+                "listener": listener.addr.to_string(),
+                "source": source.map(|s| s.to_string()),
+                "peer_used": match source {
+                    Some(_) => "the header's source",
+                    None => "the balancer (UNKNOWN)",
+                },
+            });
+            Ok((source.map_or(peer, |s| PeerAddr(Some(s.ip()))), note))
+        }
+        Ok(Parsed::Incomplete) => Err(closed("truncated", "the line is incomplete".into())),
+        Err(e) => Err(closed(e.reason(), e.to_string())),
+    }
+}
+
 /// Parse `--at` (RFC 3339).
 pub fn parse_at(s: &str) -> Result<OffsetDateTime, String> {
     OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339).map_err(|e| {
