@@ -307,10 +307,15 @@ fn exchange(
         let mut s = socket.connect(to).await.unwrap();
         s.write_all(req.as_bytes()).await.unwrap();
         let mut out = Vec::new();
-        tokio::time::timeout(Duration::from_secs(10), s.read_to_end(&mut out))
+        let read = tokio::time::timeout(Duration::from_secs(10), s.read_to_end(&mut out))
             .await
-            .expect("the gate answers and closes within 10 s")
-            .unwrap_or_else(|e| panic!("reading the answer to {req:?}: {e}"));
+            .expect("the gate answers and closes within 10 s");
+        match read {
+            Ok(_) => {}
+            // A connection refused before HTTP is closed with the request unread: a reset.
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset && out.is_empty() => {}
+            Err(e) => panic!("reading the answer to {req:?}: {e}"),
+        }
         String::from_utf8_lossy(&out).into_owned()
     })
 }
