@@ -15,6 +15,7 @@ pub mod allowlist_config;
 pub mod cli;
 pub mod client_ip;
 pub mod config;
+pub mod connection;
 pub mod decision;
 pub mod demo_origin;
 pub mod forwarding;

@@ -22,6 +22,7 @@ pub struct ProxyFile {
     pub tls_cert_file: Option<String>,
     pub tls_key_file: Option<String>,
     pub threads: Option<usize>,
+    pub header_timeout: Option<String>,
     pub grace_period: Option<String>,
     pub shutdown_timeout: Option<String>,
 }
@@ -35,6 +36,9 @@ pub struct ListenerFile {
     pub proxy_protocol_from: Option<Vec<String>>,
     pub proxy_protocol_timeout: Option<String>,
 }
+
+/// How long a client gets for a whole request header when `[proxy]` does not say.
+const DEFAULT_HEADER_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// How long a balancer gets to send its PROXY header when the table does not say.
 const DEFAULT_PROXY_PROTOCOL_TIMEOUT: Duration = Duration::from_secs(3);
@@ -58,6 +62,8 @@ pub struct ProxyConfig {
     /// TLS listeners (HTTP/1.1 and HTTP/2 by ALPN), with one certificate chain and key.
     pub tls: Option<TlsConfig>,
     pub threads: usize,
+    /// Each request header must be complete within this (a slowloris connection is closed).
+    pub header_timeout: Duration,
     /// How long SIGTERM keeps serving in-flight and keep-alive requests before shutdown.
     pub grace_period: Duration,
     /// How long the runtimes get to finish after the grace period.
@@ -138,11 +144,24 @@ impl TryFrom<ProxyFile> for ProxyConfig {
             }
             Some(n) => n,
         };
+        let header_timeout = setting::duration(
+            "proxy.header_timeout",
+            p.header_timeout.as_deref(),
+            DEFAULT_HEADER_TIMEOUT,
+        )?;
+        if header_timeout < Duration::from_secs(1) || header_timeout > Duration::from_secs(300) {
+            return Err(SettingError::invalid(
+                "proxy.header_timeout",
+                format!("{:?}", p.header_timeout.as_deref().unwrap_or_default()),
+                "expected between 1s and 300s",
+            ));
+        }
         Ok(ProxyConfig {
             listen,
             proxy_protocol,
             tls: tls(&p)?,
             threads,
+            header_timeout,
             grace_period: setting::whole_seconds(
                 "proxy.grace_period",
                 p.grace_period.as_deref(),

@@ -50,6 +50,7 @@ pub struct Metrics {
     pub claims: IntCounterVec,
     pub would_block_report_dropped: IntCounter,
     pub proxy_protocol_headers: IntCounterVec,
+    pub header_timeouts: IntCounter,
     pub proxy_protocol_rejected: IntCounterVec,
     /// The per-request series, each looked up once and then kept.
     children: Children,
@@ -124,6 +125,14 @@ impl Metrics {
                 IntCounter::new(
                     "poortwachter_would_block_report_dropped_total",
                     "Would-block requests not listed in /would-block because the report was full for their kind of entry.",
+                )
+                .expect("valid metric"),
+            ),
+            header_timeouts: reg(
+                r,
+                IntCounter::new(
+                    "poortwachter_header_timeouts_total",
+                    "Connections closed because a request header was not complete within [proxy] header_timeout (slow or stalled clients).",
                 )
                 .expect("valid metric"),
             ),

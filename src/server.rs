@@ -7,6 +7,7 @@
 
 use crate::admin::AdminApp;
 use crate::admission::ProxyProtocolApp;
+use crate::connection::ConnectionApp;
 use crate::demo_origin::DemoOrigin;
 use crate::gate::Gate;
 use crate::lifecycle::{LocalFilesService, SyncService};
@@ -173,11 +174,16 @@ pub fn build(gate: Arc<Gate>, sighup: bool) -> Result<Server, ServerError> {
     };
     let mut server = Server::new_with_opt_and_conf(None, conf);
 
-    let mut proxy = pingora::proxy::http_proxy_service_with_name(
-        &server.configuration,
-        GateProxy::new(gate.clone()),
-        "poortwachter proxy",
-    );
+    // Every HTTP/1 connection gets the whole-header deadline (`src/connection.rs`).
+    let conf = server.configuration.clone();
+    let app = |gate: &Arc<Gate>| {
+        ConnectionApp::new(
+            pingora::proxy::http_proxy(&conf, GateProxy::new(gate.clone())),
+            cfg.proxy.header_timeout,
+            gate.metrics.header_timeouts.clone(),
+        )
+    };
+    let mut proxy = Service::new("poortwachter proxy".to_string(), app(&gate));
     for addr in &cfg.proxy.listen {
         proxy.add_listener(ListenerConfig::tcp(addr.to_string()).l4_buffer(l4_buffer()));
     }
@@ -204,11 +210,7 @@ pub fn build(gate: Arc<Gate>, sighup: bool) -> Result<Server, ServerError> {
     // Each PROXY protocol listener is a service of its own: the header is read before the
     // proxy sees the connection, with that listener's balancers and timeout.
     for l in &cfg.proxy.proxy_protocol {
-        let app = ProxyProtocolApp::new(
-            pingora::proxy::http_proxy(&server.configuration, GateProxy::new(gate.clone())),
-            l.clone(),
-            gate.clone(),
-        );
+        let app = ProxyProtocolApp::new(app(&gate), l.clone(), gate.clone());
         let mut service = Service::new(
             format!("poortwachter proxy {} (PROXY protocol)", l.addr),
             app,

@@ -521,3 +521,20 @@ fn proxy_protocol_listener_mistakes_name_the_table_and_key() {
     ));
     assert!(e.contains("127.0.0.1:8082"), "{e}");
 }
+
+#[test]
+fn header_timeout() {
+    assert_eq!(
+        load(MIN).unwrap().proxy.header_timeout,
+        Duration::from_secs(10)
+    );
+    let c = load(&format!("{MIN}\n[proxy]\nheader_timeout = \"30s\"\n")).unwrap();
+    assert_eq!(c.proxy.header_timeout, Duration::from_secs(30));
+    for bad in ["500ms", "10m", "soon"] {
+        let e = err(&format!("{MIN}\n[proxy]\nheader_timeout = \"{bad}\"\n"));
+        assert!(
+            e.contains("proxy.header_timeout") && e.contains(bad),
+            "{bad}: {e}"
+        );
+    }
+}

@@ -22,6 +22,10 @@ fn restart_required(old: &Config, new: &Config) -> Vec<String> {
     check("proxy.tls_listen", old.proxy.tls != new.proxy.tls);
     check("proxy.threads", old.proxy.threads != new.proxy.threads);
     check(
+        "proxy.header_timeout",
+        old.proxy.header_timeout != new.proxy.header_timeout,
+    );
+    check(
         "proxy.grace_period",
         old.proxy.grace_period != new.proxy.grace_period,
     );

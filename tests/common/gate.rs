@@ -37,6 +37,8 @@ pub struct GateSpec {
     pub clock: Option<gate::Clock>,
     /// A `[[proxy.listener]]` with these keys besides `addr` (the PROXY protocol settings).
     pub proxy_protocol: Option<String>,
+    /// `[proxy] header_timeout`.
+    pub header_timeout: Option<&'static str>,
 }
 
 /// The admin token of gates started with `admin_token: true`.
@@ -59,6 +61,7 @@ impl Default for GateSpec {
             tls: None,
             clock: None,
             proxy_protocol: None,
+            header_timeout: None,
         }
     }
 }
@@ -159,6 +162,7 @@ pub fn config_text(
 [proxy]
 listen = [{listen}]
 {tls}
+{header_timeout}
 threads = 1
 grace_period = "0s"
 shutdown_timeout = "1s"
@@ -192,6 +196,9 @@ listen = "{admin_host}:{admin}"
             ),
             _ => String::new(),
         },
+        header_timeout = spec
+            .header_timeout
+            .map_or_else(String::new, |t| format!("header_timeout = \"{t}\"")),
         upstreams = quote(&upstreams),
         trusted = quote(&trusted),
         header = spec.header,

@@ -1,0 +1,325 @@
+//! Limits per client connection that Pingora 0.9 does not have: a deadline for a whole
+//! request header. Pingora times out each read on its own, so a client that sends its header
+//! one byte at a time, just inside that timeout, holds a connection for as long as it likes
+//! (slowloris). Here the header of each request must be complete within
+//! `[proxy] header_timeout`: for the first request counted from the connection's start, for
+//! a keep-alive request from its first byte (the idle wait between requests stays Pingora's
+//! keep-alive timeout). When it passes, the read fails and Pingora closes the connection.
+//!
+//! A stream adaptor ([`HeaderDeadline`]) under the HTTP/1 session, put there by a
+//! [`ServerApp`] around the proxy's ([`ConnectionApp`]), which also sees each request end
+//! when Pingora hands the connection back for the next one. HTTP/2 connections (TLS with
+//! ALPN h2) are passed through: their framing is not HTTP/1's.
+
+use async_trait::async_trait;
+use pingora::apps::ServerApp;
+use pingora::protocols::raw_connect::ProxyDigest;
+use pingora::protocols::tls::TlsRef;
+use pingora::protocols::tls::ALPN;
+use pingora::protocols::{
+    GetProxyDigest, GetSocketDigest, GetTimingDigest, Peek, Shutdown, SocketDigest, Ssl, Stream,
+    TimingDigest, UniqueID, UniqueIDType,
+};
+use pingora::server::ShutdownWatch;
+use pingora_prometheus::prometheus::IntCounter;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::time::{Instant, Sleep};
+
+/// Where the end of a request header is, fed the bytes as they arrive: a blank line
+/// (`\r\n\r\n`, or `\n\n` as lenient parsers accept) after at least one other byte, so empty
+/// lines sent ahead of a request do not end it.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct HeaderEnd {
+    seen_content: bool,
+    newlines: u8,
+}
+
+impl HeaderEnd {
+    /// Feed `bytes`; the index just past the header's end when it is among them.
+    pub fn feed(&mut self, bytes: &[u8]) -> Option<usize> {
+        for (i, &b) in bytes.iter().enumerate() {
+            match b {
+                b'\n' if self.seen_content => {
+                    self.newlines += 1;
+                    if self.newlines == 2 {
+                        return Some(i + 1);
+                    }
+                }
+                b'\r' | b'\n' => {}
+                _ => {
+                    self.seen_content = true;
+                    self.newlines = 0;
+                }
+            }
+        }
+        None
+    }
+}
+
+/// The stream of one HTTP/1 connection with a deadline on each request header.
+pub struct HeaderDeadline {
+    inner: Stream,
+    timeout: Duration,
+    /// `None` after the header (until the next request) or before a keep-alive request's
+    /// first byte.
+    deadline: Option<Pin<Box<Sleep>>>,
+    in_header: bool,
+    end: HeaderEnd,
+    timeouts: IntCounter,
+}
+
+impl std::fmt::Debug for HeaderDeadline {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HeaderDeadline")
+            .field("inner", &self.inner)
+            .field("in_header", &self.in_header)
+            .finish()
+    }
+}
+
+impl HeaderDeadline {
+    /// The first request's header is due `timeout` after now (the connection's start).
+    pub fn new(inner: Stream, timeout: Duration, timeouts: IntCounter) -> HeaderDeadline {
+        HeaderDeadline {
+            inner,
+            timeout,
+            deadline: Some(Box::pin(tokio::time::sleep(timeout))),
+            in_header: true,
+            end: HeaderEnd::default(),
+            timeouts,
+        }
+    }
+
+    /// A request ended: the next header is due `timeout` after its first byte.
+    pub fn next_request(&mut self) {
+        self.in_header = true;
+        self.deadline = None;
+        self.end = HeaderEnd::default();
+    }
+}
+
+impl AsyncRead for HeaderDeadline {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        let this = &mut *self;
+        if let Some(deadline) = this.deadline.as_mut() {
+            if deadline.as_mut().poll(cx).is_ready() {
+                this.deadline = None;
+                this.in_header = false;
+                this.timeouts.inc();
+                return Poll::Ready(Err(std::io::Error::new(
+                    std::io::ErrorKind::TimedOut,
+                    "the request header was not complete within header_timeout",
+                )));
+            }
+        }
+        let before = buf.filled().len();
+        let polled = Pin::new(&mut this.inner).poll_read(cx, buf);
+        if let Poll::Ready(Ok(())) = &polled {
+            let new = &buf.filled()[before..];
+            if this.in_header && !new.is_empty() {
+                if this.deadline.is_none() {
+                    this.deadline = Some(Box::pin(tokio::time::sleep_until(
+                        Instant::now() + this.timeout,
+                    )));
+                }
+                if this.end.feed(new).is_some() {
+                    this.in_header = false;
+                    this.deadline = None;
+                }
+            }
+        }
+        polled
+    }
+}
+
+impl AsyncWrite for HeaderDeadline {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.inner).poll_write(cx, buf)
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.inner).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+}
+
+#[async_trait]
+impl Shutdown for HeaderDeadline {
+    async fn shutdown(&mut self) {
+        self.inner.shutdown().await
+    }
+}
+
+impl UniqueID for HeaderDeadline {
+    fn id(&self) -> UniqueIDType {
+        self.inner.id()
+    }
+}
+
+impl Ssl for HeaderDeadline {
+    fn get_ssl(&self) -> Option<&TlsRef> {
+        self.inner.get_ssl()
+    }
+
+    fn get_ssl_digest(&self) -> Option<Arc<pingora::protocols::tls::SslDigest>> {
+        self.inner.get_ssl_digest()
+    }
+
+    fn selected_alpn_proto(&self) -> Option<ALPN> {
+        self.inner.selected_alpn_proto()
+    }
+}
+
+impl GetTimingDigest for HeaderDeadline {
+    fn get_timing_digest(&self) -> Vec<Option<TimingDigest>> {
+        self.inner.get_timing_digest()
+    }
+
+    fn get_read_pending_time(&self) -> Duration {
+        self.inner.get_read_pending_time()
+    }
+
+    fn get_write_pending_time(&self) -> Duration {
+        self.inner.get_write_pending_time()
+    }
+}
+
+impl GetProxyDigest for HeaderDeadline {
+    fn get_proxy_digest(&self) -> Option<Arc<ProxyDigest>> {
+        self.inner.get_proxy_digest()
+    }
+
+    fn set_proxy_digest(&mut self, digest: ProxyDigest) {
+        self.inner.set_proxy_digest(digest)
+    }
+}
+
+impl GetSocketDigest for HeaderDeadline {
+    fn get_socket_digest(&self) -> Option<Arc<SocketDigest>> {
+        self.inner.get_socket_digest()
+    }
+
+    fn set_socket_digest(&mut self, digest: SocketDigest) {
+        self.inner.set_socket_digest(digest)
+    }
+}
+
+#[async_trait]
+impl Peek for HeaderDeadline {
+    async fn try_peek(&mut self, buf: &mut [u8]) -> std::io::Result<bool> {
+        self.inner.try_peek(buf).await
+    }
+}
+
+/// The proxy's app with the header deadline on every HTTP/1 connection.
+pub struct ConnectionApp<A> {
+    inner: Arc<A>,
+    header_timeout: Duration,
+    timeouts: IntCounter,
+}
+
+impl<A> ConnectionApp<A> {
+    pub fn new(inner: A, header_timeout: Duration, timeouts: IntCounter) -> Self {
+        ConnectionApp {
+            inner: Arc::new(inner),
+            header_timeout,
+            timeouts,
+        }
+    }
+}
+
+#[async_trait]
+impl<A: ServerApp + Send + Sync + 'static> ServerApp for ConnectionApp<A> {
+    async fn process_new(
+        self: &Arc<Self>,
+        stream: Stream,
+        shutdown: &ShutdownWatch,
+    ) -> Option<Stream> {
+        if matches!(stream.selected_alpn_proto(), Some(ALPN::H2)) {
+            return self.inner.process_new(stream, shutdown).await;
+        }
+        let mut stream: Stream = Box::new(HeaderDeadline::new(
+            stream,
+            self.header_timeout,
+            self.timeouts.clone(),
+        ));
+        // Keep-alive requests come back here between requests: the next header's clock is
+        // set on its first byte.
+        while let Some(back) = self.inner.process_new(stream, shutdown).await {
+            stream = match back.into_any().downcast::<HeaderDeadline>() {
+                Ok(mut s) => {
+                    s.next_request();
+                    s
+                }
+                // Not ours (cannot happen: the proxy hands back what it was given).
+                Err(_) => return None,
+            };
+        }
+        None
+    }
+
+    async fn cleanup(&self) {
+        self.inner.cleanup().await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::HeaderEnd;
+
+    #[test]
+    fn the_header_ends_at_the_first_blank_line_after_content() {
+        let mut e = HeaderEnd::default();
+        assert_eq!(e.feed(b"GET / HTTP/1.1\r\nHost: x\r\n\r\nbody"), Some(27));
+        // Byte by byte, and across chunk boundaries.
+        let head = b"GET / HTTP/1.1\r\nHost: x\r\n\r\n";
+        let mut e = HeaderEnd::default();
+        for (i, b) in head.iter().enumerate() {
+            let got = e.feed(std::slice::from_ref(b));
+            assert_eq!(got.is_some(), i == head.len() - 1, "at byte {i}");
+        }
+        // LF-only line ends.
+        assert_eq!(
+            HeaderEnd::default().feed(b"GET / HTTP/1.1\nHost: x\n\n"),
+            Some(24)
+        );
+        // Blank lines ahead of the request do not end it; a lone CR does not either.
+        let mut e = HeaderEnd::default();
+        assert_eq!(e.feed(b"\r\n\r\n\r\n"), None);
+        assert_eq!(e.feed(b"GET / HTTP/1.1\r\nA: b\r\r\n"), None);
+        assert_eq!(e.feed(b"\r\n"), Some(2));
+        // A line of content between line ends starts over.
+        assert_eq!(
+            HeaderEnd::default().feed(b"GET /\r\nA: 1\r\nB: 2\r\n"),
+            None
+        );
+    }
+}

@@ -1,0 +1,171 @@
+//! Limits per connection against slow and hostile clients, on the real gate: a request
+//! header must be complete within `[proxy] header_timeout`, however it is dribbled, while
+//! everyone else keeps being served.
+
+mod common;
+
+use common::{metric, start_gate, GateSpec, TestGate, Upstream};
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+const HEADER_TIMEOUT: Duration = Duration::from_secs(1);
+
+async fn gate(upstream: &Upstream) -> TestGate {
+    start_gate(GateSpec {
+        upstreams: vec![upstream.addr],
+        header_timeout: Some("1s"),
+        proxy_protocol: Some(
+            "proxy_protocol = \"v1\"\nproxy_protocol_from = [\"127.0.0.1/32\"]".to_string(),
+        ),
+        ..GateSpec::default()
+    })
+    .await
+}
+
+/// Dribble a request header one byte every `every` after sending `prefix`; how long until
+/// the gate closed the connection (`None`: still open after `limit`).
+async fn dribble(
+    to: SocketAddr,
+    prefix: &[u8],
+    every: Duration,
+    limit: Duration,
+) -> Option<Duration> {
+    let mut s = tokio::net::TcpStream::connect(to).await.ok()?;
+    let started = Instant::now();
+    s.write_all(prefix).await.ok()?;
+    let header = b"GET /toets HTTP/1.1\r\nHost: afname.example.nl\r\nX-Slow: "
+        .iter()
+        .chain(std::iter::repeat(&b'a'));
+    let mut buf = [0u8; 256];
+    for &b in header {
+        if started.elapsed() > limit {
+            return None;
+        }
+        if s.write_all(&[b]).await.is_err() {
+            return Some(started.elapsed());
+        }
+        // Closed (read returns 0 or fails) within one pause?
+        match tokio::time::timeout(every, s.read(&mut buf)).await {
+            Ok(Ok(0)) | Ok(Err(_)) => return Some(started.elapsed()),
+            Ok(Ok(_)) => panic!("the gate answered a header it had not received"),
+            Err(_) => {}
+        }
+    }
+    unreachable!("the header never ends")
+}
+
+async fn get_ok(to: SocketAddr) -> bool {
+    let Ok(mut s) = tokio::net::TcpStream::connect(to).await else {
+        return false;
+    };
+    let req = b"GET /toets HTTP/1.1\r\nHost: afname.example.nl\r\nX-Forwarded-For: 192.0.2.3\r\nConnection: close\r\n\r\n";
+    if s.write_all(req).await.is_err() {
+        return false;
+    }
+    let mut out = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(5), s.read_to_end(&mut out)).await;
+    read.is_ok() && out.starts_with(b"HTTP/1.1 200")
+}
+
+/// The slowloris test: 300 connections dribbling their header, each closed within the
+/// deadline + 2 s (at least 99% of them), while normal requests are answered throughout.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dribbling_connections_are_closed_at_the_header_deadline() {
+    let upstream = Upstream::start("afname").await;
+    let g = gate(&upstream).await;
+    let before = metric(&g.metrics().await, "poortwachter_header_timeouts_total").unwrap_or(0.0);
+    let limit = HEADER_TIMEOUT + Duration::from_secs(2);
+    let attackers: Vec<_> = (0..300)
+        .map(|_| {
+            tokio::spawn(dribble(
+                g.proxy,
+                b"",
+                Duration::from_millis(200),
+                limit + Duration::from_secs(1),
+            ))
+        })
+        .collect();
+    // Pupils keep being served meanwhile.
+    let mut served = 0;
+    let mut tried = 0;
+    let until = Instant::now() + limit;
+    while Instant::now() < until {
+        tried += 1;
+        if get_ok(g.proxy).await {
+            served += 1;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let mut closed_in_time = 0;
+    let mut slowest = Duration::ZERO;
+    for a in attackers {
+        if let Some(took) = a.await.unwrap() {
+            slowest = slowest.max(took);
+            if took <= limit {
+                closed_in_time += 1;
+            }
+        }
+    }
+    println!(
+        "300 dribbling connections: {closed_in_time} closed within {limit:?} (slowest {slowest:?}); {served}/{tried} normal requests served meanwhile"
+    );
+    assert!(
+        closed_in_time >= 297,
+        "{closed_in_time} of 300 closed within {limit:?}"
+    );
+    assert_eq!(
+        served, tried,
+        "every normal request during the attack was served"
+    );
+    assert!(tried >= 10, "{tried} normal requests sent");
+    let after = metric(&g.metrics().await, "poortwachter_header_timeouts_total").unwrap_or(0.0);
+    assert!(after - before >= 297.0, "counted: {}", after - before);
+}
+
+/// Behind a balancer the deadline holds too, after the PROXY header.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_deadline_holds_behind_the_proxy_protocol() {
+    let upstream = Upstream::start("afname").await;
+    let g = gate(&upstream).await;
+    let took = dribble(
+        g.proxy_protocol.unwrap(),
+        b"PROXY TCP4 192.0.2.3 127.0.0.1 40000 443\r\n",
+        Duration::from_millis(100),
+        Duration::from_secs(10),
+    )
+    .await
+    .expect("closed");
+    assert!(took >= HEADER_TIMEOUT, "not before the deadline: {took:?}");
+    assert!(took <= HEADER_TIMEOUT + Duration::from_secs(2), "{took:?}");
+}
+
+/// Keep-alive: the wait between requests is not the header's (it may exceed the deadline),
+/// and every request on the connection gets a new deadline from its first byte.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keep_alive_requests_each_get_their_own_deadline() {
+    let upstream = Upstream::start("afname").await;
+    let g = gate(&upstream).await;
+    let mut s = tokio::net::TcpStream::connect(g.proxy).await.unwrap();
+    let req =
+        b"GET /toets HTTP/1.1\r\nHost: afname.example.nl\r\nX-Forwarded-For: 192.0.2.3\r\n\r\n";
+    for i in 0..2 {
+        // A header sent in two halves, well inside the deadline.
+        s.write_all(&req[..20]).await.unwrap();
+        tokio::time::sleep(HEADER_TIMEOUT / 2).await;
+        s.write_all(&req[20..]).await.unwrap();
+        let mut buf = vec![0u8; 4096];
+        let n = tokio::time::timeout(Duration::from_secs(5), s.read(&mut buf))
+            .await
+            .expect("an answer")
+            .unwrap();
+        assert!(
+            buf[..n].starts_with(b"HTTP/1.1 200"),
+            "request {i}: {:?}",
+            String::from_utf8_lossy(&buf[..n])
+        );
+        // Idle longer than the header deadline before the next request.
+        tokio::time::sleep(HEADER_TIMEOUT + HEADER_TIMEOUT / 2).await;
+    }
+    assert_eq!(upstream.requests().len(), 2);
+}
