@@ -6,6 +6,10 @@
 //! a keep-alive request from its first byte (the idle wait between requests stays Pingora's
 //! keep-alive timeout). When it passes, the read fails and Pingora closes the connection.
 //!
+//! The same adaptor bounds the bytes of a header while it is read: at twice
+//! `[proxy] max_header_bytes` the read fails (below that the proxy answers the 431 page, see
+//! [`header_size`]), so no connection makes the gate buffer Pingora's 1 MiB.
+//!
 //! A stream adaptor ([`HeaderDeadline`]) under the HTTP/1 session, put there by a
 //! [`ServerApp`] around the proxy's ([`ConnectionApp`]), which also sees each request end
 //! when Pingora hands the connection back for the next one. HTTP/2 connections (TLS with
@@ -70,7 +74,11 @@ pub struct HeaderDeadline {
     deadline: Option<Pin<Box<Sleep>>>,
     in_header: bool,
     end: HeaderEnd,
+    /// Header bytes read so far, and the most allowed.
+    header_bytes: usize,
+    max_header_bytes: usize,
     timeouts: IntCounter,
+    too_large: IntCounter,
 }
 
 impl std::fmt::Debug for HeaderDeadline {
@@ -83,15 +91,19 @@ impl std::fmt::Debug for HeaderDeadline {
 }
 
 impl HeaderDeadline {
-    /// The first request's header is due `timeout` after now (the connection's start).
-    pub fn new(inner: Stream, timeout: Duration, timeouts: IntCounter) -> HeaderDeadline {
+    /// The first request's header is due `limits.header_timeout` after now (the
+    /// connection's start).
+    pub fn new(inner: Stream, limits: &Limits) -> HeaderDeadline {
         HeaderDeadline {
             inner,
-            timeout,
-            deadline: Some(Box::pin(tokio::time::sleep(timeout))),
+            timeout: limits.header_timeout,
+            deadline: Some(Box::pin(tokio::time::sleep(limits.header_timeout))),
             in_header: true,
             end: HeaderEnd::default(),
-            timeouts,
+            header_bytes: 0,
+            max_header_bytes: limits.max_raw_header_bytes,
+            timeouts: limits.timeouts.clone(),
+            too_large: limits.too_large.clone(),
         }
     }
 
@@ -100,6 +112,7 @@ impl HeaderDeadline {
         self.in_header = true;
         self.deadline = None;
         self.end = HeaderEnd::default();
+        self.header_bytes = 0;
     }
 }
 
@@ -131,7 +144,18 @@ impl AsyncRead for HeaderDeadline {
                         Instant::now() + this.timeout,
                     )));
                 }
-                if this.end.feed(new).is_some() {
+                let end = this.end.feed(new);
+                this.header_bytes += end.unwrap_or(new.len());
+                if this.header_bytes > this.max_header_bytes {
+                    this.in_header = false;
+                    this.deadline = None;
+                    this.too_large.inc();
+                    return Poll::Ready(Err(std::io::Error::new(
+                        std::io::ErrorKind::InvalidData,
+                        "the request header is more than twice max_header_bytes",
+                    )));
+                }
+                if end.is_some() {
                     this.in_header = false;
                     this.deadline = None;
                 }
@@ -239,21 +263,41 @@ impl Peek for HeaderDeadline {
     }
 }
 
-/// The proxy's app with the header deadline on every HTTP/1 connection.
+/// What every HTTP/1 connection is held to, and where its breaches are counted.
+#[derive(Clone)]
+pub struct Limits {
+    pub header_timeout: Duration,
+    pub max_raw_header_bytes: usize,
+    pub timeouts: IntCounter,
+    pub too_large: IntCounter,
+}
+
+/// The proxy's app with the header limits on every HTTP/1 connection.
 pub struct ConnectionApp<A> {
     inner: Arc<A>,
-    header_timeout: Duration,
-    timeouts: IntCounter,
+    limits: Limits,
 }
 
 impl<A> ConnectionApp<A> {
-    pub fn new(inner: A, header_timeout: Duration, timeouts: IntCounter) -> Self {
+    pub fn new(inner: A, limits: Limits) -> Self {
         ConnectionApp {
             inner: Arc::new(inner),
-            header_timeout,
-            timeouts,
+            limits,
         }
     }
+}
+
+/// The size of a request header as it was sent (request line, fields, line ends) and its
+/// number of fields, from the parsed header: what `[proxy] max_header_bytes` and
+/// `max_header_count` are compared with.
+pub fn header_size(req: &pingora::http::RequestHeader) -> (usize, usize) {
+    let line = req.method.as_str().len() + 1 + req.raw_path().len() + " HTTP/1.1\r\n".len();
+    let fields: usize = req
+        .headers
+        .iter()
+        .map(|(name, value)| name.as_str().len() + 2 + value.len() + 2)
+        .sum();
+    (line + fields + 2, req.headers.len())
 }
 
 #[async_trait]
@@ -266,11 +310,7 @@ impl<A: ServerApp + Send + Sync + 'static> ServerApp for ConnectionApp<A> {
         if matches!(stream.selected_alpn_proto(), Some(ALPN::H2)) {
             return self.inner.process_new(stream, shutdown).await;
         }
-        let mut stream: Stream = Box::new(HeaderDeadline::new(
-            stream,
-            self.header_timeout,
-            self.timeouts.clone(),
-        ));
+        let mut stream: Stream = Box::new(HeaderDeadline::new(stream, &self.limits));
         // Keep-alive requests come back here between requests: the next header's clock is
         // set on its first byte.
         while let Some(back) = self.inner.process_new(stream, shutdown).await {

@@ -23,6 +23,8 @@ pub struct ProxyFile {
     pub tls_key_file: Option<String>,
     pub threads: Option<usize>,
     pub header_timeout: Option<String>,
+    pub max_header_bytes: Option<usize>,
+    pub max_header_count: Option<usize>,
     pub grace_period: Option<String>,
     pub shutdown_timeout: Option<String>,
 }
@@ -39,6 +41,29 @@ pub struct ListenerFile {
 
 /// How long a client gets for a whole request header when `[proxy]` does not say.
 const DEFAULT_HEADER_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Request header limits when `[proxy]` does not say: room for the cookies of a test
+/// environment several times over, far below Pingora's own limit (1 MiB, 256 fields).
+const DEFAULT_MAX_HEADER_BYTES: usize = 32 * 1024;
+const DEFAULT_MAX_HEADER_COUNT: usize = 100;
+
+/// `value` (or `default`) at `key`, within `range` inclusive.
+fn bounded(
+    key: &str,
+    value: Option<usize>,
+    default: usize,
+    (min, max): (usize, usize),
+) -> Result<usize, SettingError> {
+    let v = value.unwrap_or(default);
+    if v < min || v > max {
+        return Err(SettingError::invalid(
+            key,
+            v,
+            format!("expected between {min} and {max}"),
+        ));
+    }
+    Ok(v)
+}
 
 /// How long a balancer gets to send its PROXY header when the table does not say.
 const DEFAULT_PROXY_PROTOCOL_TIMEOUT: Duration = Duration::from_secs(3);
@@ -64,6 +89,11 @@ pub struct ProxyConfig {
     pub threads: usize,
     /// Each request header must be complete within this (a slowloris connection is closed).
     pub header_timeout: Duration,
+    /// A request header larger than this is answered 431 with a page; one over twice this is
+    /// closed while it is read.
+    pub max_header_bytes: usize,
+    /// A request header with more fields than this is answered 431.
+    pub max_header_count: usize,
     /// How long SIGTERM keeps serving in-flight and keep-alive requests before shutdown.
     pub grace_period: Duration,
     /// How long the runtimes get to finish after the grace period.
@@ -156,12 +186,26 @@ impl TryFrom<ProxyFile> for ProxyConfig {
                 "expected between 1s and 300s",
             ));
         }
+        let max_header_bytes = bounded(
+            "proxy.max_header_bytes",
+            p.max_header_bytes,
+            DEFAULT_MAX_HEADER_BYTES,
+            (1024, 256 * 1024),
+        )?;
+        let max_header_count = bounded(
+            "proxy.max_header_count",
+            p.max_header_count,
+            DEFAULT_MAX_HEADER_COUNT,
+            (10, 200),
+        )?;
         Ok(ProxyConfig {
             listen,
             proxy_protocol,
             tls: tls(&p)?,
             threads,
             header_timeout,
+            max_header_bytes,
+            max_header_count,
             grace_period: setting::whole_seconds(
                 "proxy.grace_period",
                 p.grace_period.as_deref(),

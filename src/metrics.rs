@@ -51,6 +51,7 @@ pub struct Metrics {
     pub would_block_report_dropped: IntCounter,
     pub proxy_protocol_headers: IntCounterVec,
     pub header_timeouts: IntCounter,
+    pub headers_too_large: IntCounterVec,
     pub proxy_protocol_rejected: IntCounterVec,
     /// The per-request series, each looked up once and then kept.
     children: Children,
@@ -135,6 +136,11 @@ impl Metrics {
                     "Connections closed because a request header was not complete within [proxy] header_timeout (slow or stalled clients).",
                 )
                 .expect("valid metric"),
+            ),
+            headers_too_large: counter_vec(
+                "poortwachter_headers_too_large_total",
+                "Requests whose header exceeded [proxy] max_header_bytes or max_header_count: answered with the 431 page (page), or closed while read at twice the byte limit (closed).",
+                &["action"],
             ),
             proxy_protocol_headers: counter_vec(
                 "poortwachter_proxy_protocol_headers_total",

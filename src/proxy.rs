@@ -71,6 +71,8 @@ pub struct RequestCtx {
     route: Option<String>,
     /// The path was refused (400) before any decision.
     bad_path: Option<route::PathError>,
+    /// Why a request was refused before a decision other than its path.
+    refused: Option<&'static str>,
     /// Page answered by the gate itself, for logging.
     page: Option<PageKind>,
     /// Round-robin position of the first upstream tried; retries move on from it.
@@ -299,6 +301,7 @@ impl ProxyHttp for GateProxy {
             claim: None,
             route: None,
             bad_path: None,
+            refused: None,
             page: None,
             first_upstream: None,
             upstream_tries: 0,
@@ -317,6 +320,7 @@ impl ProxyHttp for GateProxy {
             ));
         };
         let req = session.req_header();
+        let (header_bytes, header_fields) = crate::connection::header_size(req);
         // The client address first: every answer, a refused path's included, shows it.
         let client = generation.resolve_client(peer_of(session), &req.headers);
         // The route is judged on the normalised path; a path that could mean something else
@@ -353,6 +357,22 @@ impl ProxyHttp for GateProxy {
                     .with_label_values(&[claim.result()])
                     .inc();
             }
+        }
+        let limits = &config.proxy;
+        if header_bytes > limits.max_header_bytes || header_fields > limits.max_header_count {
+            drop(eval);
+            drop(generation);
+            ctx.refused = Some("header_too_large");
+            gate.metrics
+                .headers_too_large
+                .with_label_values(&["page"])
+                .inc();
+            // Whatever made the header grow comes again on this connection: close it.
+            session.set_keepalive(None);
+            let kind = PageKind::HeaderTooLarge;
+            let page = self.render(session, ctx, kind, 431, "header_too_large");
+            self.send_page(session, ctx, kind, page).await?;
+            return Ok(true);
         }
         if let Some(e) = bad_path {
             drop(eval);
@@ -550,6 +570,7 @@ impl ProxyHttp for GateProxy {
                 request_id = %ctx.request_id,
                 status,
                 bad_path = ctx.bad_path.map(tracing::field::display),
+                refused = ctx.refused,
                 error = e.map(|e| e.to_string()),
                 "request ended before a decision"
             );

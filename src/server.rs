@@ -7,7 +7,7 @@
 
 use crate::admin::AdminApp;
 use crate::admission::ProxyProtocolApp;
-use crate::connection::ConnectionApp;
+use crate::connection::{ConnectionApp, Limits};
 use crate::demo_origin::DemoOrigin;
 use crate::gate::Gate;
 use crate::lifecycle::{LocalFilesService, SyncService};
@@ -179,8 +179,15 @@ pub fn build(gate: Arc<Gate>, sighup: bool) -> Result<Server, ServerError> {
     let app = |gate: &Arc<Gate>| {
         ConnectionApp::new(
             pingora::proxy::http_proxy(&conf, GateProxy::new(gate.clone())),
-            cfg.proxy.header_timeout,
-            gate.metrics.header_timeouts.clone(),
+            Limits {
+                header_timeout: cfg.proxy.header_timeout,
+                max_raw_header_bytes: 2 * cfg.proxy.max_header_bytes,
+                timeouts: gate.metrics.header_timeouts.clone(),
+                too_large: gate
+                    .metrics
+                    .headers_too_large
+                    .with_label_values(&["closed"]),
+            },
         )
     };
     let mut proxy = Service::new("poortwachter proxy".to_string(), app(&gate));

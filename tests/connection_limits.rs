@@ -169,3 +169,79 @@ async fn keep_alive_requests_each_get_their_own_deadline() {
     }
     assert_eq!(upstream.requests().len(), 2);
 }
+
+/// One request with `extra` header lines (each ends with CRLF); the whole answer, or what
+/// came before the gate closed (a reset after an unread request counts as closed).
+async fn send(to: SocketAddr, extra: &str) -> String {
+    let mut s = tokio::net::TcpStream::connect(to).await.unwrap();
+    let req = format!(
+        "GET /toets HTTP/1.1\r\nHost: afname.example.nl\r\nX-Forwarded-For: 192.0.2.3\r\n{extra}Connection: close\r\n\r\n"
+    );
+    // The gate may close before it read everything: a failed write is its answer too.
+    let _ = s.write_all(req.as_bytes()).await;
+    let mut out = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(5), s.read_to_end(&mut out))
+        .await
+        .expect("answered or closed within 5 s");
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+async fn too_large(g: &TestGate, action: &str) -> f64 {
+    let series = format!("poortwachter_headers_too_large_total{{action=\"{action}\"}}");
+    metric(&g.metrics().await, &series).unwrap_or(0.0)
+}
+
+/// Headers over `[proxy] max_header_bytes` (default 32 KiB) or `max_header_count` (100) get
+/// the 431 page, which tells the pupil what to do; over twice the bytes the connection is
+/// closed while it is read. Nothing of it reaches the upstream.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn oversized_headers_get_the_431_page_or_are_closed() {
+    let upstream = Upstream::start("afname").await;
+    let g = gate(&upstream).await;
+    let cookie = |kib: usize| format!("Cookie: big={}\r\n", "c".repeat(kib * 1024));
+
+    // Just inside: served.
+    let answer = send(g.proxy, &cookie(30)).await;
+    assert!(
+        answer.starts_with("HTTP/1.1 200"),
+        "{}",
+        &answer[..answer.len().min(200)]
+    );
+    assert_eq!(upstream.requests().len(), 1);
+
+    // Too large, or too many fields: the page, in Dutch by default, and the connection closed.
+    let many: String = (0..120).map(|i| format!("X-Field-{i}: {i}\r\n")).collect();
+    for extra in [cookie(40), many] {
+        let before = too_large(&g, "page").await;
+        let answer = send(g.proxy, &extra).await;
+        assert!(
+            answer.starts_with("HTTP/1.1 431"),
+            "{}",
+            &answer[..answer.len().min(300)]
+        );
+        assert!(
+            answer.contains("cookies"),
+            "the page says what to do: {answer}"
+        );
+        assert!(
+            answer.to_ascii_lowercase().contains("connection: close"),
+            "{answer}"
+        );
+        assert!(
+            answer.contains("192.0.2.3"),
+            "the page shows the pupil's address"
+        );
+        assert_eq!(too_large(&g, "page").await, before + 1.0);
+    }
+
+    // Over twice the limit: closed while it is read, never buffered whole.
+    let before = too_large(&g, "closed").await;
+    let answer = send(g.proxy, &cookie(80)).await;
+    assert!(answer.is_empty(), "{}", &answer[..answer.len().min(200)]);
+    assert_eq!(too_large(&g, "closed").await, before + 1.0);
+    assert_eq!(
+        upstream.requests().len(),
+        1,
+        "only the first request was forwarded"
+    );
+}

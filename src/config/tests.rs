@@ -538,3 +538,32 @@ fn header_timeout() {
         );
     }
 }
+
+#[test]
+fn header_limits() {
+    let c = load(MIN).unwrap();
+    assert_eq!(
+        (c.proxy.max_header_bytes, c.proxy.max_header_count),
+        (32 * 1024, 100)
+    );
+    let c = load(&format!(
+        "{MIN}\n[proxy]\nmax_header_bytes = 65536\nmax_header_count = 50\n"
+    ))
+    .unwrap();
+    assert_eq!(
+        (c.proxy.max_header_bytes, c.proxy.max_header_count),
+        (65536, 50)
+    );
+    for (key, bad) in [
+        ("max_header_bytes", "100"),
+        ("max_header_bytes", "1048576"),
+        ("max_header_count", "5"),
+        ("max_header_count", "1000"),
+    ] {
+        let e = err(&format!("{MIN}\n[proxy]\n{key} = {bad}\n"));
+        assert!(
+            e.contains(&format!("proxy.{key}")) && e.contains(bad),
+            "{key} = {bad}: {e}"
+        );
+    }
+}

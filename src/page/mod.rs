@@ -43,6 +43,9 @@ pub enum PageKind {
     Upstream,
     /// A path the gate refuses to judge (encoded separators, dot segments, `//`).
     BadRequest,
+    /// A request header larger than `[proxy] max_header_bytes` or with more fields than
+    /// `max_header_count` (431): usually cookies that grew too large.
+    HeaderTooLarge,
     /// The self-check page: the address is registered (for some school; which is not said).
     CheckRegistered,
     /// The self-check page: the address is not registered.
@@ -56,7 +59,7 @@ pub enum PageKind {
 }
 
 impl PageKind {
-    pub(crate) const ALL: [PageKind; 13] = [
+    pub(crate) const ALL: [PageKind; 14] = [
         PageKind::Location,
         PageKind::OtherSite,
         PageKind::Claim,
@@ -65,6 +68,7 @@ impl PageKind {
         PageKind::NoAllowlist,
         PageKind::Upstream,
         PageKind::BadRequest,
+        PageKind::HeaderTooLarge,
         PageKind::CheckRegistered,
         PageKind::CheckNotRegistered,
         PageKind::CheckUnknown,
@@ -99,6 +103,7 @@ impl PageKind {
             PageKind::NoAllowlist => "no_allowlist",
             PageKind::Upstream => "upstream",
             PageKind::BadRequest => "bad_request",
+            PageKind::HeaderTooLarge => "header_too_large",
             PageKind::CheckRegistered => "check_registered",
             PageKind::CheckNotRegistered => "check_not_registered",
             PageKind::CheckUnknown => "check_unknown",
