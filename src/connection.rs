@@ -16,7 +16,8 @@
 //! ALPN h2) are passed through: their framing is not HTTP/1's.
 
 use async_trait::async_trait;
-use pingora::apps::ServerApp;
+use pingora::apps::{HttpServerApp, ServerApp};
+use pingora::protocols::http::ServerSession;
 use pingora::protocols::raw_connect::ProxyDigest;
 use pingora::protocols::tls::TlsRef;
 use pingora::protocols::tls::ALPN;
@@ -300,34 +301,56 @@ pub fn header_size(req: &pingora::http::RequestHeader) -> (usize, usize) {
     (line + fields + 2, req.headers.len())
 }
 
+/// How long an idle HTTP/1.1 connection waits for its next request when nothing else is set
+/// (Pingora's own default; `[proxy] keepalive_timeout` sets it per request).
+const DEFAULT_KEEPALIVE_SECS: u64 = 60;
+
 #[async_trait]
-impl<A: ServerApp + Send + Sync + 'static> ServerApp for ConnectionApp<A> {
+impl<A: HttpServerApp + Send + Sync + 'static> ServerApp for ConnectionApp<A> {
+    /// Pingora's HTTP/1 loop (`apps::ServerApp for HttpServerApp`), with the header limits
+    /// around the stream and the next request's deadline set between requests, where
+    /// Pingora's own loop gives no hook. HTTP/2 goes to Pingora's loop unchanged.
     async fn process_new(
         self: &Arc<Self>,
         stream: Stream,
         shutdown: &ShutdownWatch,
     ) -> Option<Stream> {
         if matches!(stream.selected_alpn_proto(), Some(ALPN::H2)) {
-            return self.inner.process_new(stream, shutdown).await;
+            return ServerApp::process_new(&self.inner, stream, shutdown).await;
         }
-        let mut stream: Stream = Box::new(HeaderDeadline::new(stream, &self.limits));
-        // Keep-alive requests come back here between requests: the next header's clock is
-        // set on its first byte.
-        while let Some(back) = self.inner.process_new(stream, shutdown).await {
-            stream = match back.into_any().downcast::<HeaderDeadline>() {
+        let stream: Stream = Box::new(HeaderDeadline::new(stream, &self.limits));
+        let mut session = ServerSession::new_http1(stream);
+        if *shutdown.borrow() {
+            session.set_keepalive(None);
+        } else {
+            session.set_keepalive(Some(DEFAULT_KEEPALIVE_SECS));
+        }
+        session.set_keepalive_reuses_remaining(
+            self.inner
+                .server_options()
+                .and_then(|o| o.keepalive_request_limit),
+        );
+        let mut result = self.inner.process_new_http(session, shutdown).await;
+        while let Some((stream, settings)) = result.map(|r| r.consume()) {
+            let stream: Stream = match stream.into_any().downcast::<HeaderDeadline>() {
                 Ok(mut s) => {
                     s.next_request();
                     s
                 }
-                // Not ours (cannot happen: the proxy hands back what it was given).
+                // Not ours (cannot happen: the session hands back what it was given).
                 Err(_) => return None,
             };
+            let mut session = ServerSession::new_http1(stream);
+            if let Some(settings) = settings {
+                settings.apply_to_session(&mut session);
+            }
+            result = self.inner.process_new_http(session, shutdown).await;
         }
         None
     }
 
     async fn cleanup(&self) {
-        self.inner.cleanup().await
+        self.inner.http_cleanup().await
     }
 }
 

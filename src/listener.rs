@@ -24,6 +24,8 @@ pub struct ProxyFile {
     pub threads: Option<usize>,
     pub header_timeout: Option<String>,
     pub max_header_bytes: Option<usize>,
+    pub keepalive_timeout: Option<String>,
+    pub max_requests_per_connection: Option<usize>,
     pub max_header_count: Option<usize>,
     pub grace_period: Option<String>,
     pub shutdown_timeout: Option<String>,
@@ -94,6 +96,10 @@ pub struct ProxyConfig {
     pub max_header_bytes: usize,
     /// A request header with more fields than this is answered 431.
     pub max_header_count: usize,
+    /// How long an idle keep-alive connection waits for its next request.
+    pub keepalive_timeout: Duration,
+    /// A connection is closed after answering this many requests.
+    pub max_requests_per_connection: u32,
     /// How long SIGTERM keeps serving in-flight and keep-alive requests before shutdown.
     pub grace_period: Duration,
     /// How long the runtimes get to finish after the grace period.
@@ -198,9 +204,31 @@ impl TryFrom<ProxyFile> for ProxyConfig {
             DEFAULT_MAX_HEADER_COUNT,
             (10, 200),
         )?;
+        let keepalive_timeout = setting::whole_seconds(
+            "proxy.keepalive_timeout",
+            p.keepalive_timeout.as_deref(),
+            60,
+        )?;
+        if keepalive_timeout < Duration::from_secs(1)
+            || keepalive_timeout > Duration::from_secs(3600)
+        {
+            return Err(SettingError::invalid(
+                "proxy.keepalive_timeout",
+                format!("{:?}", p.keepalive_timeout.as_deref().unwrap_or_default()),
+                "expected between 1s and 3600s",
+            ));
+        }
+        let max_requests_per_connection = bounded(
+            "proxy.max_requests_per_connection",
+            p.max_requests_per_connection,
+            1000,
+            (1, 1_000_000),
+        )? as u32;
         Ok(ProxyConfig {
             listen,
             proxy_protocol,
+            keepalive_timeout,
+            max_requests_per_connection,
             tls: tls(&p)?,
             threads,
             header_timeout,

@@ -310,6 +310,23 @@ impl ProxyHttp for GateProxy {
         }
     }
 
+    async fn early_request_filter(
+        &self,
+        session: &mut Session,
+        ctx: &mut RequestCtx,
+    ) -> Result<()> {
+        let proxy = &ctx.runtime.config.proxy;
+        // Pingora keeps an idle HTTP/1.1 connection open forever by default; a client that
+        // asked to close keeps its close.
+        if session.get_keepalive().is_some() {
+            session.set_keepalive(Some(proxy.keepalive_timeout.as_secs()));
+        }
+        // Requests sent before the previous answer are served in order (RFC 9112 §9.3.2),
+        // not dropped with the connection.
+        session.as_downstream_mut().set_pipelining_enabled(true);
+        Ok(())
+    }
+
     async fn request_filter(&self, session: &mut Session, ctx: &mut RequestCtx) -> Result<bool> {
         let gate = &self.gate;
         let Some(generation) = ctx.generation.take() else {

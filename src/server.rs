@@ -13,6 +13,7 @@ use crate::gate::Gate;
 use crate::lifecycle::{LocalFilesService, SyncService};
 use crate::proxy::GateProxy;
 use async_trait::async_trait;
+use pingora::apps::HttpServerOptions;
 use pingora::listeners::tls::TlsSettings;
 use pingora::listeners::{L4BufferSettings, ListenerConfig};
 use pingora::server::configuration::ServerConf;
@@ -177,8 +178,13 @@ pub fn build(gate: Arc<Gate>, sighup: bool) -> Result<Server, ServerError> {
     // Every HTTP/1 connection gets the whole-header deadline (`src/connection.rs`).
     let conf = server.configuration.clone();
     let app = |gate: &Arc<Gate>| {
+        let mut proxy = pingora::proxy::http_proxy(&conf, GateProxy::new(gate.clone()));
+        let mut options = HttpServerOptions::default();
+        // Pingora counts the reuses after the first request.
+        options.keepalive_request_limit = Some(cfg.proxy.max_requests_per_connection - 1);
+        proxy.server_options = Some(options);
         ConnectionApp::new(
-            pingora::proxy::http_proxy(&conf, GateProxy::new(gate.clone())),
+            proxy,
             Limits {
                 header_timeout: cfg.proxy.header_timeout,
                 max_raw_header_bytes: 2 * cfg.proxy.max_header_bytes,

@@ -12,9 +12,13 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 const HEADER_TIMEOUT: Duration = Duration::from_secs(1);
 
 async fn gate(upstream: &Upstream) -> TestGate {
+    gate_with(upstream, "header_timeout = \"1s\"").await
+}
+
+async fn gate_with(upstream: &Upstream, proxy_extra: &'static str) -> TestGate {
     start_gate(GateSpec {
         upstreams: vec![upstream.addr],
-        header_timeout: Some("1s"),
+        proxy_extra,
         proxy_protocol: Some(
             "proxy_protocol = \"v1\"\nproxy_protocol_from = [\"127.0.0.1/32\"]".to_string(),
         ),
@@ -168,6 +172,29 @@ async fn keep_alive_requests_each_get_their_own_deadline() {
         tokio::time::sleep(HEADER_TIMEOUT + HEADER_TIMEOUT / 2).await;
     }
     assert_eq!(upstream.requests().len(), 2);
+    // A third request dribbled on the same connection meets its own deadline.
+    let started = Instant::now();
+    let mut closed = None;
+    for &b in req.iter().cycle().take(200) {
+        if s.write_all(&[b]).await.is_err() {
+            closed = Some(started.elapsed());
+            break;
+        }
+        let mut buf = [0u8; 64];
+        match tokio::time::timeout(Duration::from_millis(100), s.read(&mut buf)).await {
+            Ok(Ok(0)) | Ok(Err(_)) => {
+                closed = Some(started.elapsed());
+                break;
+            }
+            Ok(Ok(n)) => panic!("answered: {:?}", String::from_utf8_lossy(&buf[..n])),
+            Err(_) => {}
+        }
+    }
+    let took = closed.expect("closed while dribbling");
+    assert!(
+        took >= HEADER_TIMEOUT && took <= HEADER_TIMEOUT + Duration::from_secs(2),
+        "{took:?}"
+    );
 }
 
 /// One request with `extra` header lines (each ends with CRLF); the whole answer, or what
@@ -244,4 +271,99 @@ async fn oversized_headers_get_the_431_page_or_are_closed() {
         1,
         "only the first request was forwarded"
     );
+}
+
+/// Requests sent before the previous answer (pipelining) are each answered, in order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pipelined_requests_are_answered_in_order() {
+    let upstream = Upstream::start("afname").await;
+    let g = gate(&upstream).await;
+    let one = |path: &str, last: bool| {
+        format!(
+            "GET {path} HTTP/1.1\r\nHost: afname.example.nl\r\nX-Forwarded-For: 192.0.2.3\r\n{}\r\n",
+            if last { "Connection: close\r\n" } else { "" }
+        )
+    };
+    // Allowed, blocked (the gate's own page) and allowed again, in one write.
+    let blocked =
+        "GET /b HTTP/1.1\r\nHost: afname.example.nl\r\nX-Forwarded-For: 203.0.113.9\r\n\r\n";
+    let all = format!("{}{blocked}{}", one("/a", false), one("/c", true));
+    let answer = send_raw(g.proxy, all.as_bytes()).await;
+    let statuses: Vec<&str> = answer
+        .match_indices("HTTP/1.1 ")
+        .map(|(i, _)| &answer[i + 9..i + 12])
+        .collect();
+    assert_eq!(statuses, ["200", "403", "200"], "{answer}");
+    let paths: Vec<String> = upstream.requests().iter().map(|s| s.path.clone()).collect();
+    assert_eq!(
+        paths,
+        ["/a", "/c"],
+        "the blocked one never reached the upstream"
+    );
+}
+
+/// An idle keep-alive connection is closed after `[proxy] keepalive_timeout`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_keep_alive_connections_are_closed() {
+    let upstream = Upstream::start("afname").await;
+    let g = gate_with(&upstream, "keepalive_timeout = \"1s\"").await;
+    let mut s = tokio::net::TcpStream::connect(g.proxy).await.unwrap();
+    s.write_all(
+        b"GET /a HTTP/1.1\r\nHost: afname.example.nl\r\nX-Forwarded-For: 192.0.2.3\r\n\r\n",
+    )
+    .await
+    .unwrap();
+    let mut buf = vec![0u8; 4096];
+    let n = s.read(&mut buf).await.unwrap();
+    assert!(buf[..n].starts_with(b"HTTP/1.1 200"));
+    let idle = Instant::now();
+    let n = tokio::time::timeout(Duration::from_secs(5), s.read(&mut buf))
+        .await
+        .expect("closed within 5 s")
+        .unwrap_or(0);
+    let took = idle.elapsed();
+    assert_eq!(n, 0, "closed, not answered");
+    assert!(
+        took >= Duration::from_millis(900) && took <= Duration::from_secs(3),
+        "{took:?}"
+    );
+}
+
+/// After `[proxy] max_requests_per_connection` answers the connection is closed; the last
+/// answer says so.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_connection_serves_at_most_max_requests() {
+    let upstream = Upstream::start("afname").await;
+    let g = gate_with(&upstream, "max_requests_per_connection = 3").await;
+    let mut s = tokio::net::TcpStream::connect(g.proxy).await.unwrap();
+    let req = b"GET /a HTTP/1.1\r\nHost: afname.example.nl\r\nX-Forwarded-For: 192.0.2.3\r\n\r\n";
+    let mut heads = Vec::new();
+    for _ in 0..3 {
+        s.write_all(req).await.unwrap();
+        let mut buf = vec![0u8; 4096];
+        let n = tokio::time::timeout(Duration::from_secs(5), s.read(&mut buf))
+            .await
+            .expect("an answer")
+            .unwrap();
+        heads.push(String::from_utf8_lossy(&buf[..n]).to_ascii_lowercase());
+    }
+    assert!(
+        heads.iter().all(|h| h.starts_with("http/1.1 200")),
+        "{heads:?}"
+    );
+    assert!(heads[2].contains("connection: close"), "{}", heads[2]);
+    let mut rest = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(5), s.read_to_end(&mut rest)).await;
+    assert!(rest.is_empty(), "closed after the third");
+    assert_eq!(upstream.requests().len(), 3);
+}
+
+async fn send_raw(to: SocketAddr, bytes: &[u8]) -> String {
+    let mut s = tokio::net::TcpStream::connect(to).await.unwrap();
+    s.write_all(bytes).await.unwrap();
+    let mut out = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(5), s.read_to_end(&mut out))
+        .await
+        .expect("answered within 5 s");
+    String::from_utf8_lossy(&out).into_owned()
 }

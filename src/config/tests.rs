@@ -567,3 +567,24 @@ fn header_limits() {
         );
     }
 }
+
+#[test]
+fn keep_alive_limits() {
+    let c = load(MIN).unwrap();
+    assert_eq!(c.proxy.keepalive_timeout, Duration::from_secs(60));
+    assert_eq!(c.proxy.max_requests_per_connection, 1000);
+    let c = load(&format!(
+        "{MIN}\n[proxy]\nkeepalive_timeout = \"15s\"\nmax_requests_per_connection = 1\n"
+    ))
+    .unwrap();
+    assert_eq!(c.proxy.keepalive_timeout, Duration::from_secs(15));
+    assert_eq!(c.proxy.max_requests_per_connection, 1);
+    for (key, bad) in [
+        ("keepalive_timeout", "\"0s\""),
+        ("keepalive_timeout", "\"2h\""),
+        ("max_requests_per_connection", "0"),
+    ] {
+        let e = err(&format!("{MIN}\n[proxy]\n{key} = {bad}\n"));
+        assert!(e.contains(&format!("proxy.{key}")), "{key} = {bad}: {e}");
+    }
+}

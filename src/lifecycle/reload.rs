@@ -22,6 +22,10 @@ fn restart_required(old: &Config, new: &Config) -> Vec<String> {
     check("proxy.tls_listen", old.proxy.tls != new.proxy.tls);
     check("proxy.threads", old.proxy.threads != new.proxy.threads);
     check(
+        "proxy.max_requests_per_connection",
+        old.proxy.max_requests_per_connection != new.proxy.max_requests_per_connection,
+    );
+    check(
         "proxy.header_timeout",
         old.proxy.header_timeout != new.proxy.header_timeout,
     );

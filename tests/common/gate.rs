@@ -37,8 +37,8 @@ pub struct GateSpec {
     pub clock: Option<gate::Clock>,
     /// A `[[proxy.listener]]` with these keys besides `addr` (the PROXY protocol settings).
     pub proxy_protocol: Option<String>,
-    /// `[proxy] header_timeout`.
-    pub header_timeout: Option<&'static str>,
+    /// More `[proxy]` keys (limits such as `header_timeout`).
+    pub proxy_extra: &'static str,
 }
 
 /// The admin token of gates started with `admin_token: true`.
@@ -61,7 +61,7 @@ impl Default for GateSpec {
             tls: None,
             clock: None,
             proxy_protocol: None,
-            header_timeout: None,
+            proxy_extra: "",
         }
     }
 }
@@ -162,7 +162,7 @@ pub fn config_text(
 [proxy]
 listen = [{listen}]
 {tls}
-{header_timeout}
+{proxy_extra}
 threads = 1
 grace_period = "0s"
 shutdown_timeout = "1s"
@@ -196,9 +196,7 @@ listen = "{admin_host}:{admin}"
             ),
             _ => String::new(),
         },
-        header_timeout = spec
-            .header_timeout
-            .map_or_else(String::new, |t| format!("header_timeout = \"{t}\"")),
+        proxy_extra = spec.proxy_extra,
         upstreams = quote(&upstreams),
         trusted = quote(&trusted),
         header = spec.header,
