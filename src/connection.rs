@@ -2,9 +2,11 @@
 //! request header. Pingora times out each read on its own, so a client that sends its header
 //! one byte at a time, just inside that timeout, holds a connection for as long as it likes
 //! (slowloris). Here the header of each request must be complete within
-//! `[proxy] header_timeout`: for the first request counted from the connection's start, for
-//! a keep-alive request from its first byte (the idle wait between requests stays Pingora's
-//! keep-alive timeout). When it passes, the read fails and Pingora closes the connection.
+//! `[proxy] header_timeout`: for the first request counted from the connection's start (a
+//! timer, so a connection that never sends is closed too), for a keep-alive request from its
+//! first byte, checked as its bytes arrive (no timer per request: a dribbling client is
+//! caught at its next byte; one that stalls is closed by `keepalive_timeout`, which Pingora
+//! applies to each read). When it passes, the read fails and Pingora closes the connection.
 //!
 //! The same adaptor bounds the bytes of a header while it is read: at twice
 //! `[proxy] max_header_bytes` the read fails (below that the proxy answers the 431 page, see
@@ -70,9 +72,13 @@ impl HeaderEnd {
 pub struct HeaderDeadline {
     inner: Stream,
     timeout: Duration,
-    /// `None` after the header (until the next request) or before a keep-alive request's
-    /// first byte.
-    deadline: Option<Pin<Box<Sleep>>>,
+    /// The first request's timer: it also closes a connection that never sends a byte.
+    /// `None` once that header is complete.
+    first: Option<Pin<Box<Sleep>>>,
+    /// When the header being read started (its first byte); checked as bytes arrive, so a
+    /// keep-alive request costs no timer. One that stalls without sending is closed by the
+    /// keep-alive timeout, which Pingora applies to each of its reads.
+    started: Option<Instant>,
     in_header: bool,
     end: HeaderEnd,
     /// Header bytes read so far, and the most allowed.
@@ -98,7 +104,8 @@ impl HeaderDeadline {
         HeaderDeadline {
             inner,
             timeout: limits.header_timeout,
-            deadline: Some(Box::pin(tokio::time::sleep(limits.header_timeout))),
+            first: Some(Box::pin(tokio::time::sleep(limits.header_timeout))),
+            started: Some(Instant::now()),
             in_header: true,
             end: HeaderEnd::default(),
             header_bytes: 0,
@@ -111,9 +118,23 @@ impl HeaderDeadline {
     /// A request ended: the next header is due `timeout` after its first byte.
     pub fn next_request(&mut self) {
         self.in_header = true;
-        self.deadline = None;
+        self.first = None;
+        self.started = None;
         self.end = HeaderEnd::default();
         self.header_bytes = 0;
+    }
+}
+
+impl HeaderDeadline {
+    /// The header is late: counted, and the read fails.
+    fn timed_out(&mut self) -> std::io::Error {
+        self.in_header = false;
+        self.first = None;
+        self.timeouts.inc();
+        std::io::Error::new(
+            std::io::ErrorKind::TimedOut,
+            "the request header was not complete within header_timeout",
+        )
     }
 }
 
@@ -124,32 +145,28 @@ impl AsyncRead for HeaderDeadline {
         buf: &mut ReadBuf<'_>,
     ) -> Poll<std::io::Result<()>> {
         let this = &mut *self;
-        if let Some(deadline) = this.deadline.as_mut() {
-            if deadline.as_mut().poll(cx).is_ready() {
-                this.deadline = None;
-                this.in_header = false;
-                this.timeouts.inc();
-                return Poll::Ready(Err(std::io::Error::new(
-                    std::io::ErrorKind::TimedOut,
-                    "the request header was not complete within header_timeout",
-                )));
-            }
+        let late = this
+            .first
+            .as_mut()
+            .is_some_and(|t| t.as_mut().poll(cx).is_ready());
+        if late {
+            return Poll::Ready(Err(this.timed_out()));
         }
         let before = buf.filled().len();
         let polled = Pin::new(&mut this.inner).poll_read(cx, buf);
         if let Poll::Ready(Ok(())) = &polled {
             let new = &buf.filled()[before..];
             if this.in_header && !new.is_empty() {
-                if this.deadline.is_none() {
-                    this.deadline = Some(Box::pin(tokio::time::sleep_until(
-                        Instant::now() + this.timeout,
-                    )));
+                let now = Instant::now();
+                let started = *this.started.get_or_insert(now);
+                if now.duration_since(started) > this.timeout {
+                    return Poll::Ready(Err(this.timed_out()));
                 }
                 let end = this.end.feed(new);
                 this.header_bytes += end.unwrap_or(new.len());
                 if this.header_bytes > this.max_header_bytes {
                     this.in_header = false;
-                    this.deadline = None;
+                    this.first = None;
                     this.too_large.inc();
                     return Poll::Ready(Err(std::io::Error::new(
                         std::io::ErrorKind::InvalidData,
@@ -158,7 +175,7 @@ impl AsyncRead for HeaderDeadline {
                 }
                 if end.is_some() {
                     this.in_header = false;
-                    this.deadline = None;
+                    this.first = None;
                 }
             }
         }
