@@ -17,6 +17,7 @@
 //! when Pingora hands the connection back for the next one. HTTP/2 connections (TLS with
 //! ALPN h2) are passed through: their framing is not HTTP/1's.
 
+use crate::metrics::Metrics;
 use async_trait::async_trait;
 use pingora::apps::{HttpServerApp, ServerApp};
 use pingora::protocols::http::ServerSession;
@@ -28,9 +29,11 @@ use pingora::protocols::{
     TimingDigest, UniqueID, UniqueIDType,
 };
 use pingora::server::ShutdownWatch;
-use pingora_prometheus::prometheus::IntCounter;
+use pingora_prometheus::prometheus::{IntCounter, IntGauge};
 use std::future::Future;
+use std::net::SocketAddr;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -86,6 +89,10 @@ pub struct HeaderDeadline {
     max_header_bytes: usize,
     timeouts: IntCounter,
     too_large: IntCounter,
+    /// The connection is over its listener's cap: its request gets the 503 page.
+    over_capacity: bool,
+    /// Holds the connection's place in its listener's count.
+    _open: Option<Open>,
 }
 
 impl std::fmt::Debug for HeaderDeadline {
@@ -112,7 +119,15 @@ impl HeaderDeadline {
             max_header_bytes: limits.max_raw_header_bytes,
             timeouts: limits.timeouts.clone(),
             too_large: limits.too_large.clone(),
+            over_capacity: false,
+            _open: None,
         }
+    }
+
+    /// Whether the connection came over its listener's `max_connections`: its request is
+    /// answered the 503 page and the connection closed.
+    pub fn over_capacity(&self) -> bool {
+        self.over_capacity
     }
 
     /// A request ended: the next header is due `timeout` after its first byte.
@@ -288,6 +303,76 @@ pub struct Limits {
     pub max_raw_header_bytes: usize,
     pub timeouts: IntCounter,
     pub too_large: IntCounter,
+    /// The listeners of the service and their caps on open connections.
+    pub caps: Arc<[Arc<ConnectionCap>]>,
+}
+
+/// One listener's open connections against its `max_connections`.
+pub struct ConnectionCap {
+    addr: SocketAddr,
+    max: usize,
+    open: AtomicUsize,
+    gauge: IntGauge,
+    /// Over the cap: `page` (HTTP/1, answered the 503 page), `closed` (HTTP/2, closed).
+    refused_page: IntCounter,
+    refused_closed: IntCounter,
+}
+
+impl ConnectionCap {
+    /// The cap of the listener at `addr`, counted in `metrics` under the address.
+    pub fn new(addr: SocketAddr, max: usize, metrics: &Metrics) -> Self {
+        let label = addr.to_string();
+        let refused = |action| {
+            metrics
+                .connections_refused
+                .with_label_values(&[label.as_str(), action])
+        };
+        ConnectionCap {
+            addr,
+            max,
+            open: AtomicUsize::new(0),
+            gauge: metrics.connections_open.with_label_values(&[&label]),
+            refused_page: refused("page"),
+            refused_closed: refused("closed"),
+        }
+    }
+
+    /// Whether a connection accepted at `local` (its own address, which for a wildcard
+    /// listener is the address the client reached) came in on this listener.
+    fn serves(&self, local: SocketAddr) -> bool {
+        self.addr.port() == local.port()
+            && (self.addr.ip().is_unspecified() || self.addr.ip() == local.ip())
+    }
+
+    /// Count a connection in; `false` when that takes the listener over its cap (it is
+    /// counted all the same, until it is answered and closed).
+    fn enter(self: &Arc<Self>) -> (Open, bool) {
+        let n = self.open.fetch_add(1, Ordering::Relaxed) + 1;
+        self.gauge.inc();
+        (Open(self.clone()), n <= self.max)
+    }
+}
+
+/// One open connection of a listener; dropped when the connection ends.
+struct Open(Arc<ConnectionCap>);
+
+impl Drop for Open {
+    fn drop(&mut self) {
+        self.0.open.fetch_sub(1, Ordering::Relaxed);
+        self.0.gauge.dec();
+    }
+}
+
+/// The cap of the listener a connection came in on, from its local address; with one
+/// listener, that one.
+fn cap_for(caps: &[Arc<ConnectionCap>], stream: &Stream) -> Option<Arc<ConnectionCap>> {
+    if let [only] = caps {
+        return Some(only.clone());
+    }
+    let local = stream
+        .get_socket_digest()
+        .and_then(|d| d.local_addr().and_then(|a| a.as_inet()).copied())?;
+    caps.iter().find(|c| c.serves(local)).cloned()
 }
 
 /// The proxy's app with the header limits on every HTTP/1 connection.
@@ -332,10 +417,33 @@ impl<A: HttpServerApp + Send + Sync + 'static> ServerApp for ConnectionApp<A> {
         stream: Stream,
         shutdown: &ShutdownWatch,
     ) -> Option<Stream> {
+        let (open, admitted) = match cap_for(&self.limits.caps, &stream) {
+            Some(cap) => {
+                let (open, admitted) = cap.enter();
+                (Some(open), admitted)
+            }
+            None => (None, true),
+        };
         if matches!(stream.selected_alpn_proto(), Some(ALPN::H2)) {
+            if !admitted {
+                // HTTP/2 has no place for the page before its own framing: closed.
+                if let Some(Open(cap)) = &open {
+                    cap.refused_closed.inc();
+                }
+                return None;
+            }
+            let _open = open;
             return ServerApp::process_new(&self.inner, stream, shutdown).await;
         }
-        let stream: Stream = Box::new(HeaderDeadline::new(stream, &self.limits));
+        let mut deadline = HeaderDeadline::new(stream, &self.limits);
+        if !admitted {
+            if let Some(Open(cap)) = &open {
+                cap.refused_page.inc();
+            }
+            deadline.over_capacity = true;
+        }
+        deadline._open = open;
+        let stream: Stream = Box::new(deadline);
         let mut session = ServerSession::new_http1(stream);
         if *shutdown.borrow() {
             session.set_keepalive(None);

@@ -27,6 +27,7 @@ pub struct ProxyFile {
     pub keepalive_timeout: Option<String>,
     pub max_requests_per_connection: Option<usize>,
     pub max_header_count: Option<usize>,
+    pub max_connections: Option<usize>,
     pub grace_period: Option<String>,
     pub shutdown_timeout: Option<String>,
 }
@@ -39,6 +40,7 @@ pub struct ListenerFile {
     pub proxy_protocol: Option<String>,
     pub proxy_protocol_from: Option<Vec<String>>,
     pub proxy_protocol_timeout: Option<String>,
+    pub max_connections: Option<usize>,
 }
 
 /// How long a client gets for a whole request header when `[proxy]` does not say.
@@ -48,6 +50,12 @@ const DEFAULT_HEADER_TIMEOUT: Duration = Duration::from_secs(10);
 /// environment several times over, far below Pingora's own limit (1 MiB, 256 fields).
 const DEFAULT_MAX_HEADER_BYTES: usize = 32 * 1024;
 const DEFAULT_MAX_HEADER_COUNT: usize = 100;
+
+/// Open connections per listener when `[proxy]` does not say: several times a large
+/// school's pupils at once, and well inside the systemd unit's `LimitNOFILE` (65536) with an
+/// upstream connection for each.
+const DEFAULT_MAX_CONNECTIONS: usize = 10_000;
+const MAX_CONNECTIONS_RANGE: (usize, usize) = (1, 1_000_000);
 
 /// `value` (or `default`) at `key`, within `range` inclusive.
 fn bounded(
@@ -79,6 +87,8 @@ pub struct ProxyProtocolListener {
     pub from: TrustedProxies,
     /// The whole header must be there within this time of the connection's start.
     pub timeout: Duration,
+    /// Open connections at most; one more is answered a 503 page.
+    pub max_connections: usize,
 }
 
 #[derive(Debug, Clone)]
@@ -100,6 +110,9 @@ pub struct ProxyConfig {
     pub keepalive_timeout: Duration,
     /// A connection is closed after answering this many requests.
     pub max_requests_per_connection: u32,
+    /// Open connections per listener (`[proxy] max_connections`, or its table's own); one
+    /// more is answered a 503 page. For every address, PROXY protocol listeners included.
+    pub max_connections: Vec<(SocketAddr, usize)>,
     /// How long SIGTERM keeps serving in-flight and keep-alive requests before shutdown.
     pub grace_period: Duration,
     /// How long the runtimes get to finish after the grace period.
@@ -152,14 +165,35 @@ impl TryFrom<ProxyFile> for ProxyConfig {
                 .map(|s| setting::socket_addr("proxy.listen", s))
                 .collect::<Result<_, _>>()?,
         };
+        let default_max_connections = bounded(
+            "proxy.max_connections",
+            p.max_connections,
+            DEFAULT_MAX_CONNECTIONS,
+            MAX_CONNECTIONS_RANGE,
+        )?;
+        let mut max_connections: Vec<(SocketAddr, usize)> = listen
+            .iter()
+            .map(|a| (*a, default_max_connections))
+            .collect();
         let mut proxy_protocol = Vec::new();
         for (i, table) in p.listener.iter().flatten().enumerate() {
-            match listener(i, table)? {
-                Some(pp) => proxy_protocol.push(pp),
-                None => listen.push(setting::socket_addr(
-                    &format!("proxy.listener[{i}].addr"),
-                    &table.addr,
-                )?),
+            let cap = bounded(
+                &format!("proxy.listener[{i}].max_connections"),
+                table.max_connections,
+                default_max_connections,
+                MAX_CONNECTIONS_RANGE,
+            )?;
+            match listener(i, table, cap)? {
+                Some(pp) => {
+                    max_connections.push((pp.addr, cap));
+                    proxy_protocol.push(pp);
+                }
+                None => {
+                    let addr =
+                        setting::socket_addr(&format!("proxy.listener[{i}].addr"), &table.addr)?;
+                    max_connections.push((addr, cap));
+                    listen.push(addr);
+                }
             }
         }
         if listen.is_empty() && proxy_protocol.is_empty() {
@@ -224,12 +258,17 @@ impl TryFrom<ProxyFile> for ProxyConfig {
             1000,
             (1, 1_000_000),
         )? as u32;
+        let tls = tls(&p)?;
+        for t in tls.iter() {
+            max_connections.extend(t.listen.iter().map(|a| (*a, default_max_connections)));
+        }
         Ok(ProxyConfig {
             listen,
             proxy_protocol,
+            max_connections,
             keepalive_timeout,
             max_requests_per_connection,
-            tls: tls(&p)?,
+            tls,
             threads,
             header_timeout,
             max_header_bytes,
@@ -249,7 +288,11 @@ impl TryFrom<ProxyFile> for ProxyConfig {
 }
 
 /// The `i`-th `[[proxy.listener]]` table checked: `None` when it has the PROXY protocol off.
-fn listener(i: usize, t: &ListenerFile) -> Result<Option<ProxyProtocolListener>, SettingError> {
+fn listener(
+    i: usize,
+    t: &ListenerFile,
+    max_connections: usize,
+) -> Result<Option<ProxyProtocolListener>, SettingError> {
     let key = |k: &str| format!("proxy.listener[{i}].{k}");
     let addr = setting::socket_addr(&key("addr"), &t.addr)?;
     let accept = match t.proxy_protocol.as_deref() {
@@ -310,6 +353,7 @@ fn listener(i: usize, t: &ListenerFile) -> Result<Option<ProxyProtocolListener>,
         accept,
         from,
         timeout,
+        max_connections,
     }))
 }
 

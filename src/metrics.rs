@@ -53,6 +53,8 @@ pub struct Metrics {
     pub header_timeouts: IntCounter,
     pub headers_too_large: IntCounterVec,
     pub proxy_protocol_rejected: IntCounterVec,
+    pub connections_open: IntGaugeVec,
+    pub connections_refused: IntCounterVec,
     /// The per-request series, each looked up once and then kept.
     children: Children,
 }
@@ -151,6 +153,22 @@ impl Metrics {
                 "poortwachter_proxy_protocol_rejected_total",
                 "Connections closed before any HTTP was read because their PROXY header was missing, late, malformed or came from a peer that may not send one, per listener and reason.",
                 &["listener", "reason"],
+            ),
+            connections_open: reg(
+                r,
+                IntGaugeVec::new(
+                    Opts::new(
+                        "poortwachter_connections_open",
+                        "Client connections open per proxy listener, those over its cap included.",
+                    ),
+                    &["listener"],
+                )
+                .expect("valid metric"),
+            ),
+            connections_refused: counter_vec(
+                "poortwachter_connections_refused_total",
+                "Client connections over their listener's max_connections: answered with the 503 page (page, HTTP/1) or closed (closed, HTTP/2), per listener.",
+                &["listener", "action"],
             ),
             claims: counter_vec(
                 "poortwachter_site_claims_total",

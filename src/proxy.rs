@@ -141,6 +141,9 @@ impl GateProxy {
         let mut resp = page_head(&page)?;
         resp.insert_header(http::header::CONTENT_LENGTH, page.body.len())?;
         resp.insert_header("x-request-id", ctx.request_id.as_str())?;
+        if kind == PageKind::Busy {
+            resp.insert_header(http::header::RETRY_AFTER, BUSY_RETRY_AFTER)?;
+        }
         self.gate
             .metrics
             .count_page(kind, page.content_type.starts_with("application/"));
@@ -154,6 +157,22 @@ impl GateProxy {
         }
         Ok(())
     }
+}
+
+/// What the busy page's `Retry-After` asks of a client, in seconds.
+const BUSY_RETRY_AFTER: &str = "10";
+
+/// Whether the request came on a connection over its listener's `max_connections`
+/// (`src/connection.rs` marks it).
+fn over_capacity(session: &Session) -> bool {
+    session
+        .as_downstream()
+        .stream()
+        .and_then(|s| {
+            s.as_any()
+                .downcast_ref::<crate::connection::HeaderDeadline>()
+        })
+        .is_some_and(crate::connection::HeaderDeadline::over_capacity)
 }
 
 /// A page's response head without its per-request headers (`content-length`,
@@ -340,6 +359,24 @@ impl ProxyHttp for GateProxy {
         let (header_bytes, header_fields) = crate::connection::header_size(req);
         // The client address first: every answer, a refused path's included, shows it.
         let client = generation.resolve_client(peer_of(session), &req.headers);
+        if over_capacity(session) {
+            let config = &generation.runtime.config;
+            if let Ok(r) = &client {
+                ctx.set_client(r.ip.addr(), &config.client_ip.trusted);
+                ctx.source = match r.source {
+                    ClientIpSource::Peer => "peer",
+                    ClientIpSource::Header => config.client_ip.header.header_name(),
+                };
+            } else {
+                ctx.source = "unresolvable";
+            }
+            drop(generation);
+            ctx.refused = Some("busy");
+            session.set_keepalive(None);
+            let page = self.render(session, ctx, PageKind::Busy, 503, "busy");
+            self.send_page(session, ctx, PageKind::Busy, page).await?;
+            return Ok(true);
+        }
         // The route is judged on the normalised path; a path that could mean something else
         // to the upstream is refused below, after the client address is known for the page.
         // The self-check page comes before any route.

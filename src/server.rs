@@ -7,7 +7,7 @@
 
 use crate::admin::AdminApp;
 use crate::admission::ProxyProtocolApp;
-use crate::connection::{ConnectionApp, Limits};
+use crate::connection::{ConnectionApp, ConnectionCap, Limits};
 use crate::demo_origin::DemoOrigin;
 use crate::gate::Gate;
 use crate::lifecycle::{LocalFilesService, SyncService};
@@ -177,7 +177,20 @@ pub fn build(gate: Arc<Gate>, sighup: bool) -> Result<Server, ServerError> {
 
     // Every HTTP/1 connection gets the whole-header deadline (`src/connection.rs`).
     let conf = server.configuration.clone();
-    let app = |gate: &Arc<Gate>| {
+    let caps = |addrs: &mut dyn Iterator<Item = SocketAddr>| -> Arc<[Arc<ConnectionCap>]> {
+        addrs
+            .map(|addr| {
+                let max = cfg
+                    .proxy
+                    .max_connections
+                    .iter()
+                    .find(|(a, _)| *a == addr)
+                    .map_or(usize::MAX, |(_, m)| *m);
+                Arc::new(ConnectionCap::new(addr, max, &gate.metrics))
+            })
+            .collect()
+    };
+    let app = |gate: &Arc<Gate>, caps: Arc<[Arc<ConnectionCap>]>| {
         let mut proxy = pingora::proxy::http_proxy(&conf, GateProxy::new(gate.clone()));
         let mut options = HttpServerOptions::default();
         // Pingora counts the reuses after the first request.
@@ -193,10 +206,19 @@ pub fn build(gate: Arc<Gate>, sighup: bool) -> Result<Server, ServerError> {
                     .metrics
                     .headers_too_large
                     .with_label_values(&["closed"]),
+                caps,
             },
         )
     };
-    let mut proxy = Service::new("poortwachter proxy".to_string(), app(&gate));
+    let main_caps = caps(
+        &mut cfg
+            .proxy
+            .listen
+            .iter()
+            .chain(cfg.proxy.tls.iter().flat_map(|t| t.listen.iter()))
+            .copied(),
+    );
+    let mut proxy = Service::new("poortwachter proxy".to_string(), app(&gate, main_caps));
     for addr in &cfg.proxy.listen {
         proxy.add_listener(ListenerConfig::tcp(addr.to_string()).l4_buffer(l4_buffer()));
     }
@@ -223,7 +245,11 @@ pub fn build(gate: Arc<Gate>, sighup: bool) -> Result<Server, ServerError> {
     // Each PROXY protocol listener is a service of its own: the header is read before the
     // proxy sees the connection, with that listener's balancers and timeout.
     for l in &cfg.proxy.proxy_protocol {
-        let app = ProxyProtocolApp::new(app(&gate), l.clone(), gate.clone());
+        let app = ProxyProtocolApp::new(
+            app(&gate, caps(&mut std::iter::once(l.addr))),
+            l.clone(),
+            gate.clone(),
+        );
         let mut service = Service::new(
             format!("poortwachter proxy {} (PROXY protocol)", l.addr),
             app,

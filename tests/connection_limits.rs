@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{metric, start_gate, GateSpec, TestGate, Upstream};
+use common::{eventually, metric, start_gate, GateSpec, TestGate, Upstream};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -366,4 +366,116 @@ async fn send_raw(to: SocketAddr, bytes: &[u8]) -> String {
         .await
         .expect("answered within 5 s");
     String::from_utf8_lossy(&out).into_owned()
+}
+
+async fn open_connections(g: &TestGate, listener: SocketAddr) -> f64 {
+    let series = format!("poortwachter_connections_open{{listener=\"{listener}\"}}");
+    metric(&g.metrics().await, &series).unwrap_or(0.0)
+}
+
+/// A listener's `max_connections` (`[proxy]`, or its own table's): a connection over it is
+/// answered the 503 busy page, in the pupil's language, with the pupil's address and
+/// `Retry-After`, and closed; nothing reaches the upstream. Each listener counts its own,
+/// and a place that comes free is used again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connections_over_the_cap_get_the_busy_page() {
+    let upstream = Upstream::start("afname").await;
+    let g = start_gate(GateSpec {
+        upstreams: vec![upstream.addr],
+        proxy_extra: "max_connections = 3",
+        proxy_protocol: Some(
+            "proxy_protocol = \"v1\"\nproxy_protocol_from = [\"127.0.0.1/32\"]\nmax_connections = 1"
+                .to_string(),
+        ),
+        ..GateSpec::default()
+    })
+    .await;
+    let pp = g.proxy_protocol.unwrap();
+
+    // Three idle connections fill the plain listener.
+    let mut held = Vec::new();
+    for _ in 0..3 {
+        held.push(tokio::net::TcpStream::connect(g.proxy).await.unwrap());
+    }
+    eventually(Duration::from_secs(5), "three connections open", || async {
+        (open_connections(&g, g.proxy).await == 3.0).then_some(())
+    })
+    .await;
+
+    for (language, text) in [
+        ("", "Het is nu erg druk"),
+        ("Accept-Language: en\r\n", "very busy"),
+    ] {
+        let answer = send(g.proxy, language).await;
+        assert!(
+            answer.starts_with("HTTP/1.1 503"),
+            "{}",
+            &answer[..answer.len().min(300)]
+        );
+        let lower = answer.to_ascii_lowercase();
+        assert!(lower.contains("retry-after: 10\r\n"), "{answer}");
+        assert!(lower.contains("connection: close"), "{answer}");
+        assert!(answer.contains(text), "{answer}");
+        assert!(
+            answer.contains("192.0.2.3"),
+            "the page shows the pupil's address"
+        );
+    }
+    let refused = |listener: SocketAddr, action: &str| {
+        format!(
+            "poortwachter_connections_refused_total{{action=\"{action}\",listener=\"{listener}\"}}"
+        )
+    };
+    let text = g.metrics().await;
+    assert_eq!(
+        metric(&text, &refused(g.proxy, "page")),
+        Some(2.0),
+        "{text}"
+    );
+    assert!(upstream.requests().is_empty());
+
+    // The PROXY listener has its own count (1): its first connection is served, a second
+    // one at the same time is not.
+    let mut first = tokio::net::TcpStream::connect(pp).await.unwrap();
+    first
+        .write_all(b"PROXY TCP4 192.0.2.3 127.0.0.1 50000 8080\r\n")
+        .await
+        .unwrap();
+    eventually(
+        Duration::from_secs(5),
+        "the PROXY connection open",
+        || async { (open_connections(&g, pp).await == 1.0).then_some(()) },
+    )
+    .await;
+    let second = send_raw(
+        pp,
+        b"PROXY TCP4 192.0.2.4 127.0.0.1 50001 8080\r\nGET /toets HTTP/1.1\r\nHost: afname.example.nl\r\nConnection: close\r\n\r\n",
+    )
+    .await;
+    assert!(second.starts_with("HTTP/1.1 503"), "{second}");
+    assert!(second.contains("192.0.2.4"), "{second}");
+    first
+        .write_all(b"GET /toets HTTP/1.1\r\nHost: afname.example.nl\r\nConnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let mut out = Vec::new();
+    tokio::time::timeout(Duration::from_secs(5), first.read_to_end(&mut out))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        out.starts_with(b"HTTP/1.1 200"),
+        "{}",
+        String::from_utf8_lossy(&out)
+    );
+    assert_eq!(metric(&g.metrics().await, &refused(pp, "page")), Some(1.0));
+
+    // A place that comes free on the plain listener is used again.
+    drop(held.pop());
+    eventually(Duration::from_secs(5), "a place free", || async {
+        (open_connections(&g, g.proxy).await <= 2.0).then_some(())
+    })
+    .await;
+    assert!(get_ok(g.proxy).await, "served once below the cap");
+    assert_eq!(upstream.requests().len(), 2);
 }

@@ -588,3 +588,42 @@ fn keep_alive_limits() {
         assert!(e.contains(&format!("proxy.{key}")), "{key} = {bad}: {e}");
     }
 }
+
+#[test]
+fn connection_caps_per_listener() {
+    let addr = |s: &str| s.parse::<std::net::SocketAddr>().unwrap();
+    let c = load(MIN).unwrap();
+    assert_eq!(
+        c.proxy.max_connections,
+        vec![(addr("127.0.0.1:8080"), 10_000)]
+    );
+    // `[proxy]` sets every listener's; a table sets its own, PROXY protocol or not.
+    let c = load(&format!(
+        "{MIN}\n[proxy]\nlisten = [\"127.0.0.1:8080\"]\nmax_connections = 500\n\
+         [[proxy.listener]]\naddr = \"127.0.0.1:8081\"\nmax_connections = 20\n\
+         [[proxy.listener]]\naddr = \"127.0.0.1:8082\"\nproxy_protocol = \"v1\"\n\
+         proxy_protocol_from = [\"10.0.0.0/8\"]\nmax_connections = 30\n\
+         [[proxy.listener]]\naddr = \"127.0.0.1:8083\"\n"
+    ))
+    .unwrap();
+    assert_eq!(
+        c.proxy.max_connections,
+        vec![
+            (addr("127.0.0.1:8080"), 500),
+            (addr("127.0.0.1:8081"), 20),
+            (addr("127.0.0.1:8082"), 30),
+            (addr("127.0.0.1:8083"), 500),
+        ]
+    );
+    assert_eq!(c.proxy.proxy_protocol[0].max_connections, 30);
+    for (at, key) in [
+        ("[proxy]\nmax_connections = 0\n", "proxy.max_connections"),
+        (
+            "[[proxy.listener]]\naddr = \"127.0.0.1:8081\"\nmax_connections = 2000000\n",
+            "proxy.listener[0].max_connections",
+        ),
+    ] {
+        let e = err(&format!("{MIN}\n{at}"));
+        assert!(e.contains(key), "{at}: {e}");
+    }
+}

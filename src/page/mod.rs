@@ -46,6 +46,8 @@ pub enum PageKind {
     /// A request header larger than `[proxy] max_header_bytes` or with more fields than
     /// `max_header_count` (431): usually cookies that grew too large.
     HeaderTooLarge,
+    /// The connection came over its listener's `max_connections` (503): the gate is busy.
+    Busy,
     /// The self-check page: the address is registered (for some school; which is not said).
     CheckRegistered,
     /// The self-check page: the address is not registered.
@@ -59,7 +61,7 @@ pub enum PageKind {
 }
 
 impl PageKind {
-    pub(crate) const ALL: [PageKind; 14] = [
+    pub(crate) const ALL: [PageKind; 15] = [
         PageKind::Location,
         PageKind::OtherSite,
         PageKind::Claim,
@@ -69,6 +71,7 @@ impl PageKind {
         PageKind::Upstream,
         PageKind::BadRequest,
         PageKind::HeaderTooLarge,
+        PageKind::Busy,
         PageKind::CheckRegistered,
         PageKind::CheckNotRegistered,
         PageKind::CheckUnknown,
@@ -104,6 +107,7 @@ impl PageKind {
             PageKind::Upstream => "upstream",
             PageKind::BadRequest => "bad_request",
             PageKind::HeaderTooLarge => "header_too_large",
+            PageKind::Busy => "busy",
             PageKind::CheckRegistered => "check_registered",
             PageKind::CheckNotRegistered => "check_not_registered",
             PageKind::CheckUnknown => "check_unknown",
