@@ -89,6 +89,24 @@ impl RequestCtx {
         self.client_ip = Some(ip);
         self.shown_ip = (!trusted.contains(ip)).then_some(ip);
     }
+
+    /// Record the client as resolved, with where its address came from.
+    fn set_resolved(
+        &mut self,
+        client: &Result<crate::client_ip::Resolved, crate::client_ip::Unresolvable>,
+        cfg: &crate::client_ip::ClientIpConfig,
+    ) {
+        match client {
+            Ok(r) => {
+                self.set_client(r.ip.addr(), &cfg.trusted);
+                self.source = match r.source {
+                    ClientIpSource::Peer => "peer",
+                    ClientIpSource::Header => cfg.header.header_name(),
+                };
+            }
+            Err(_) => self.source = "unresolvable",
+        }
+    }
 }
 
 pub struct GateProxy {
@@ -360,16 +378,7 @@ impl ProxyHttp for GateProxy {
         // The client address first: every answer, a refused path's included, shows it.
         let client = generation.resolve_client(peer_of(session), &req.headers);
         if over_capacity(session) {
-            let config = &generation.runtime.config;
-            if let Ok(r) = &client {
-                ctx.set_client(r.ip.addr(), &config.client_ip.trusted);
-                ctx.source = match r.source {
-                    ClientIpSource::Peer => "peer",
-                    ClientIpSource::Header => config.client_ip.header.header_name(),
-                };
-            } else {
-                ctx.source = "unresolvable";
-            }
+            ctx.set_resolved(&client, &generation.runtime.config.client_ip);
             drop(generation);
             ctx.refused = Some("busy");
             session.set_keepalive(None);
@@ -391,17 +400,7 @@ impl ProxyHttp for GateProxy {
         let eval = generation.evaluate(client, &req.headers, &route, now);
         let config = &generation.runtime.config;
         ctx.route = route.name;
-        let header = config.client_ip.header.header_name();
-        match &eval.client {
-            Ok(r) => {
-                ctx.set_client(r.ip.addr(), &config.client_ip.trusted);
-                ctx.source = match r.source {
-                    ClientIpSource::Peer => "peer",
-                    ClientIpSource::Header => header,
-                };
-            }
-            Err(_) => ctx.source = "unresolvable",
-        }
+        ctx.set_resolved(&eval.client, &config.client_ip);
         if let Some(claim) = &eval.claim {
             ctx.claimed_site = Some(eval.claimed_site().and_then(SiteId::new));
             ctx.claim = Some(claim.as_str());
