@@ -57,15 +57,32 @@ impl<A> ProxyProtocolApp<A> {
         }
     }
 
-    /// Read and check the header; on success the stream with its peer replaced.
-    async fn admit(&self, stream: Stream) -> Result<(Stream, Header), Refused> {
-        let mut tcp = stream
-            .into_any()
-            .downcast::<TcpStream>()
-            .map_err(|_| Refused {
-                reason: "not_tcp",
-                detail: "the PROXY protocol is only read on plain TCP listeners".into(),
-            })?;
+    /// Read and check the header; on success the stream with its peer replaced. A refusal
+    /// is counted while the connection is still open, so whoever sees it closed sees it
+    /// counted.
+    async fn admit(&self, stream: Stream) -> Option<(Stream, Header)> {
+        let mut tcp = match stream.into_any().downcast::<TcpStream>() {
+            Ok(tcp) => tcp,
+            Err(_other) => {
+                self.refused(Refused {
+                    reason: "not_tcp",
+                    detail: "the PROXY protocol is only read on plain TCP listeners".into(),
+                });
+                return None;
+            }
+        };
+        match self.read_header(&mut tcp).await {
+            Ok(header) => Some((tcp, header)),
+            Err(r) => {
+                self.refused(r);
+                None
+            }
+        }
+    }
+
+    /// Check the peer and read its header; the stream is left with its peer replaced and the
+    /// bytes after the header to be read again.
+    async fn read_header(&self, tcp: &mut TcpStream) -> Result<Header, Refused> {
         let peer = tcp
             .get_socket_digest()
             .and_then(|d| d.peer_addr().and_then(PeerSocket::as_inet).copied());
@@ -118,9 +135,9 @@ impl<A> ProxyProtocolApp<A> {
         // The client's first bytes, read with the header, are read again by HTTP.
         tcp.rewind(&buf[consumed..]);
         if let Some(a) = header.addresses {
-            tcp.set_socket_digest(digest(&tcp, a.source));
+            tcp.set_socket_digest(digest(tcp, a.source));
         }
-        Ok((tcp, header))
+        Ok(header)
     }
 
     /// An address in a log line, in the form the logs use.
@@ -181,13 +198,7 @@ impl<A: ServerApp + Send + Sync + 'static> ServerApp for ProxyProtocolApp<A> {
         stream: Stream,
         shutdown: &ShutdownWatch,
     ) -> Option<Stream> {
-        let (stream, header) = match self.admit(stream).await {
-            Ok(admitted) => admitted,
-            Err(r) => {
-                self.refused(r);
-                return None;
-            }
-        };
+        let (stream, header) = self.admit(stream).await?;
         let version = match header.version {
             Version::V1 => "v1",
             Version::V2 => "v2",
