@@ -31,6 +31,11 @@ pub enum Command {
     Run {
         #[arg(long, value_name = "FILE")]
         config: PathBuf,
+        /// Take the listening sockets over from the running gate: get ready, wait on
+        /// `[proxy] upgrade_socket`, then send the running gate SIGQUIT. It hands its sockets
+        /// over, drains and exits; no connection is refused in between.
+        #[arg(long)]
+        upgrade: bool,
     },
     /// Validate the configuration and the allowlist.
     ///
@@ -90,11 +95,15 @@ fn load(config: &std::path::Path) -> anyhow::Result<Config> {
 
 fn run_command(command: Command) -> anyhow::Result<ExitCode> {
     match command {
-        Command::Run { config } => {
+        Command::Run { config, upgrade } => {
             let cfg = load(&config)?;
             crate::logging::init(&cfg.log);
+            let signals = crate::server::UnixSignals {
+                upgrade_socket: cfg.proxy.upgrade_socket.clone(),
+                config: config.clone(),
+            };
             let gate = Arc::new(build_gate(cfg, Registry::new(), gate::system_clock())?);
-            crate::server::run(gate, Box::new(crate::server::UnixSignals))?;
+            crate::server::run(gate, Box::new(signals), upgrade)?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Check {

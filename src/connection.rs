@@ -305,6 +305,11 @@ pub struct Limits {
     pub too_large: IntCounter,
     /// The listeners of the service and their caps on open connections.
     pub caps: Arc<[Arc<ConnectionCap>]>,
+    /// After a stop (SIGTERM, or SIGQUIT's hand-over), how long an idle keep-alive
+    /// connection may still send one more request, answered with `Connection: close`, before
+    /// it is closed. A busy client so learns of the stop from an answer instead of finding
+    /// its next request on a closed connection.
+    pub drain_idle: Duration,
 }
 
 /// One listener's open connections against its `max_connections`.
@@ -474,7 +479,13 @@ impl<A: HttpServerApp + Send + Sync + 'static> ServerApp for ConnectionApp<A> {
         None
     }
 
+    /// Called when the listeners have stopped accepting: idle keep-alive connections get
+    /// `drain_idle` for one more request (its answer says `Connection: close`, as every
+    /// answer does once stopping), then Pingora closes those still idle.
     async fn cleanup(&self) {
+        if !self.limits.drain_idle.is_zero() {
+            tokio::time::sleep(self.limits.drain_idle).await;
+        }
         self.inner.http_cleanup().await
     }
 }

@@ -38,6 +38,7 @@ pub mod setting;
 pub mod site_binding;
 pub mod status;
 pub mod sync;
+pub mod upgrade;
 pub mod upstream;
 
 // `benches/support/synth.rs` names the crate as benches and tests see it.

@@ -30,6 +30,7 @@ pub struct ProxyFile {
     pub max_connections: Option<usize>,
     pub grace_period: Option<String>,
     pub shutdown_timeout: Option<String>,
+    pub upgrade_socket: Option<String>,
 }
 
 /// One `[[proxy.listener]]` table as written.
@@ -117,6 +118,10 @@ pub struct ProxyConfig {
     pub grace_period: Duration,
     /// How long the runtimes get to finish after the grace period.
     pub shutdown_timeout: Duration,
+    /// Where a new process started with `run --upgrade` waits for the listening sockets of
+    /// the running one (a Unix socket; its directory must be writable by the gate's user
+    /// only, as whoever listens there is handed the sockets).
+    pub upgrade_socket: PathBuf,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -283,8 +288,35 @@ impl TryFrom<ProxyFile> for ProxyConfig {
                 p.shutdown_timeout.as_deref(),
                 5,
             )?,
+            upgrade_socket: upgrade_socket(p.upgrade_socket.as_deref())?,
         })
     }
+}
+
+/// Where `run --upgrade` waits for the sockets when `[proxy]` does not say: the systemd
+/// unit's `RuntimeDirectory`, never a world-writable place like `/tmp`.
+const DEFAULT_UPGRADE_SOCKET: &str = "/run/poortwachter/upgrade.sock";
+
+/// `proxy.upgrade_socket` checked: an absolute path that fits a Unix socket address.
+fn upgrade_socket(value: Option<&str>) -> Result<PathBuf, SettingError> {
+    let v = value.unwrap_or(DEFAULT_UPGRADE_SOCKET);
+    let key = "proxy.upgrade_socket";
+    if !v.starts_with('/') {
+        return Err(SettingError::invalid(
+            key,
+            format!("{v:?}"),
+            "expected an absolute path",
+        ));
+    }
+    // sun_path holds 108 bytes with the terminating NUL.
+    if v.len() > 107 {
+        return Err(SettingError::invalid(
+            key,
+            format!("{v:?}"),
+            "expected at most 107 bytes (a Unix socket address)",
+        ));
+    }
+    Ok(PathBuf::from(v))
 }
 
 /// The `i`-th `[[proxy.listener]]` table checked: `None` when it has the PROXY protocol off.

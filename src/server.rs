@@ -2,7 +2,8 @@
 //! when configured, the demo origin; plus how it is told to stop.
 //!
 //! Shutdown: SIGTERM drains (listeners close, in-flight requests finish) for
-//! `[proxy] grace_period`, then gives the runtimes `shutdown_timeout`; SIGINT exits at once.
+//! `[proxy] grace_period`, then gives the runtimes `shutdown_timeout`; SIGINT exits at once;
+//! SIGQUIT and SIGUSR2 hand the listening sockets to a new process first (`crate::upgrade`).
 //! Tests stop an in-process gate through a [`StopHandle`] instead of signals.
 
 use crate::admin::AdminApp;
@@ -12,11 +13,12 @@ use crate::demo_origin::DemoOrigin;
 use crate::gate::Gate;
 use crate::lifecycle::{LocalFilesService, SyncService};
 use crate::proxy::GateProxy;
+use crate::upgrade;
 use async_trait::async_trait;
 use pingora::apps::HttpServerOptions;
 use pingora::listeners::tls::TlsSettings;
 use pingora::listeners::{L4BufferSettings, ListenerConfig};
-use pingora::server::configuration::ServerConf;
+use pingora::server::configuration::{Opt, ServerConf};
 use pingora::server::{RunArgs, Server, ShutdownSignal, ShutdownSignalWatch};
 use pingora::services::background::background_service;
 use pingora::services::listening::Service;
@@ -50,24 +52,65 @@ impl ServerError {
     }
 }
 
-/// SIGTERM → graceful, SIGINT → fast. SIGQUIT (Pingora's upgrade signal) is not used: the
-/// gate does not hand over sockets to a new process.
-pub struct UnixSignals;
+/// SIGTERM → graceful, SIGINT → fast, SIGQUIT → hand the listening sockets to the new
+/// process waiting on `upgrade_socket` (`run --upgrade`), then drain like SIGTERM; SIGUSR2 →
+/// start that new process from the binary on disk first (`crate::upgrade`).
+pub struct UnixSignals {
+    /// Where the new process of an upgrade listens.
+    pub upgrade_socket: std::path::PathBuf,
+    /// The config file, for the new process SIGUSR2 starts.
+    pub config: std::path::PathBuf,
+}
 
 #[async_trait]
 impl ShutdownSignalWatch for UnixSignals {
     async fn recv(&self) -> ShutdownSignal {
         use tokio::signal::unix::{signal, SignalKind};
-        let (Ok(mut term), Ok(mut int)) = (
+        let (Ok(mut term), Ok(mut int), Ok(mut quit), Ok(mut usr2)) = (
             signal(SignalKind::terminate()),
             signal(SignalKind::interrupt()),
+            signal(SignalKind::quit()),
+            signal(SignalKind::user_defined2()),
         ) else {
             tracing::error!("cannot install signal handlers; shutting down");
             return ShutdownSignal::FastShutdown;
         };
-        let graceful = tokio::select! {
-            _ = term.recv() => true,
-            _ = int.recv() => false,
+        let graceful = loop {
+            tokio::select! {
+                _ = term.recv() => break true,
+                _ = int.recv() => break false,
+                _ = usr2.recv() => {
+                    match upgrade::start_new(&self.config, &self.upgrade_socket).await {
+                        Ok(pid) => {
+                            tracing::info!(
+                                new_pid = pid,
+                                "SIGUSR2: the new process is ready; handing the listening \
+                                 sockets over, then draining"
+                            );
+                            return ShutdownSignal::GracefulUpgrade;
+                        }
+                        Err(e) => tracing::error!(
+                            error = %e,
+                            "SIGUSR2: upgrade abandoned; this process keeps serving"
+                        ),
+                    }
+                }
+                _ = quit.recv() => match upgrade::waiting(&self.upgrade_socket) {
+                    Ok(()) => {
+                        tracing::info!(
+                            upgrade_socket = %self.upgrade_socket.display(),
+                            "SIGQUIT: handing the listening sockets to the new process, then draining"
+                        );
+                        return ShutdownSignal::GracefulUpgrade;
+                    }
+                    Err(why) => tracing::error!(
+                        upgrade_socket = %self.upgrade_socket.display(),
+                        error = %why,
+                        "SIGQUIT ignored: no new process waits for the sockets \
+                         (start it with `run --upgrade` first); still serving"
+                    ),
+                },
+            }
         };
         if !graceful {
             tracing::info!("SIGINT: exiting now");
@@ -154,10 +197,28 @@ fn l4_buffer() -> L4BufferSettings {
     L4BufferSettings::default().write(WRITE_BUFFER)
 }
 
+/// How long idle keep-alive connections may send one more request after a stop: half the
+/// grace period, at most 2 s (the rest of the grace period is for requests in flight).
+fn drain_idle(grace_period: std::time::Duration) -> std::time::Duration {
+    (grace_period / 2).min(std::time::Duration::from_secs(2))
+}
+
+/// How long a new process (`run --upgrade`) waits for the running one's sockets after it
+/// is ready: the operator (or the systemd unit) sends SIGQUIT to the old one in that time.
+const UPGRADE_WAIT_SECS: usize = 60;
+
 /// Build the Pingora server for `gate`: proxy, admin listener, allowlist sync loop (which
 /// listens for SIGHUP when `sighup`), and the demo origin when configured.
 pub fn build(gate: Arc<Gate>, sighup: bool) -> Result<Server, ServerError> {
-    check_bindable(&gate)?;
+    build_server(gate, sighup, false)
+}
+
+/// [`build`]; with `upgrade`, the listening sockets are taken over from the running process
+/// (they are bound there, so they are not checked here).
+fn build_server(gate: Arc<Gate>, sighup: bool, upgrade: bool) -> Result<Server, ServerError> {
+    if !upgrade {
+        check_bindable(&gate)?;
+    }
     let rt = gate.runtime();
     let cfg = &rt.config;
     let conf = ServerConf {
@@ -171,9 +232,17 @@ pub fn build(gate: Arc<Gate>, sighup: bool) -> Result<Server, ServerError> {
         // visible part of the start-up (benches/README.md, "Start-up"). An empty store fails
         // closed: a TLS upstream added later fails its handshake until this loads real CAs.
         ca_file: Some("/dev/null".to_string()),
+        upgrade_sock: cfg.proxy.upgrade_socket.display().to_string(),
+        // Pingora retries once a second: the new process waits this long for SIGQUIT to
+        // reach the old one; the old one tries this long to reach the new one.
+        upgrade_sock_connect_accept_max_retries: Some(UPGRADE_WAIT_SECS),
         ..ServerConf::default()
     };
-    let mut server = Server::new_with_opt_and_conf(None, conf);
+    let opt = Opt {
+        upgrade,
+        ..Opt::default()
+    };
+    let mut server = Server::new_with_opt_and_conf(opt, conf);
 
     // Every HTTP/1 connection gets the whole-header deadline (`src/connection.rs`).
     let conf = server.configuration.clone();
@@ -207,6 +276,7 @@ pub fn build(gate: Arc<Gate>, sighup: bool) -> Result<Server, ServerError> {
                     .headers_too_large
                     .with_label_values(&["closed"]),
                 caps,
+                drain_idle: drain_idle(cfg.proxy.grace_period),
             },
         )
     };
@@ -290,11 +360,32 @@ pub fn build(gate: Arc<Gate>, sighup: bool) -> Result<Server, ServerError> {
 }
 
 /// Load the allowlist, then serve until `signal` says stop. Blocks the calling thread.
-pub fn run(gate: Arc<Gate>, signal: Box<dyn ShutdownSignalWatch>) -> Result<(), ServerError> {
+///
+/// With `upgrade`, the listening sockets come from the running gate: this process gets ready
+/// first (config, allowlist), then waits on `[proxy] upgrade_socket` until the old one is
+/// sent SIGQUIT and hands them over; the old one then drains and exits. Nothing is refused
+/// in between: the sockets never close, and both processes accept until the old one stops.
+pub fn run(
+    gate: Arc<Gate>,
+    signal: Box<dyn ShutdownSignalWatch>,
+    upgrade: bool,
+) -> Result<(), ServerError> {
     // A failed first load is not fatal: the gate answers 503 pages and stays not-ready, so an
     // orchestrator never routes pupils to it, and operations see why in /status.
     crate::lifecycle::startup(&gate);
-    let server = build(gate.clone(), true)?;
+    let mut server = build_server(gate.clone(), true, upgrade)?;
+    if upgrade {
+        tracing::info!(
+            upgrade_socket = %gate.runtime().config.proxy.upgrade_socket.display(),
+            ready = gate.is_ready(),
+            "upgrade: waiting for the running gate's sockets (send it SIGQUIT)"
+        );
+    }
+    // Takes the sockets over with `upgrade` (exits the process when none come in time);
+    // nothing to do otherwise.
+    server.bootstrap();
+    // Under systemd (`Type=notify`): ready, and after an upgrade the unit's main process.
+    upgrade::notify_systemd(upgrade);
     let rt = gate.runtime();
     let cfg = &rt.config;
     tracing::info!(
@@ -311,4 +402,20 @@ pub fn run(gate: Arc<Gate>, signal: Box<dyn ShutdownSignalWatch>) -> Result<(), 
     });
     tracing::info!("poortwachter stopped");
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::drain_idle;
+    use std::time::Duration;
+
+    #[test]
+    fn idle_connections_drain_for_half_the_grace_period_at_most_2s() {
+        assert_eq!(drain_idle(Duration::ZERO), Duration::ZERO);
+        assert_eq!(
+            drain_idle(Duration::from_secs(1)),
+            Duration::from_millis(500)
+        );
+        assert_eq!(drain_idle(Duration::from_secs(30)), Duration::from_secs(2));
+    }
 }

@@ -500,6 +500,7 @@ fn explain_refuses_bad_arguments() {
 struct Running {
     child: std::process::Child,
     proxy: u16,
+    admin: u16,
     config: PathBuf,
     dir: tempfile::TempDir,
     /// The upstream when none is given: refused for as long as the process runs.
@@ -524,8 +525,10 @@ impl Running {
                 unreachable!("two ports reserved")
             };
             let dir = tempfile::tempdir().unwrap();
+            let socket = dir.path().join("upgrade.sock");
+            let socket = socket.display();
             let body = format!(
-                "[proxy]\nlisten = [\"127.0.0.1:{proxy}\"]\nthreads = 1\ngrace_period = \"{grace}\"\nshutdown_timeout = \"1s\"\n[admin]\nlisten = \"127.0.0.1:{admin}\"\n[log]\nformat = \"{format}\"\n{BASE}"
+                "[proxy]\nlisten = [\"127.0.0.1:{proxy}\"]\nthreads = 1\ngrace_period = \"{grace}\"\nshutdown_timeout = \"1s\"\nupgrade_socket = \"{socket}\"\n[admin]\nlisten = \"127.0.0.1:{admin}\"\n[log]\nformat = \"{format}\"\n{BASE}"
             )
             .replace("{upstream}", &upstream.to_string())
             // curl-like clients on this machine play the school.
@@ -543,6 +546,7 @@ impl Running {
                     return Running {
                         child,
                         proxy,
+                        admin,
                         config: cfg,
                         dir,
                         _dead_upstream: dead,
@@ -950,4 +954,274 @@ fn explain_covers_claims_and_overrides_on_the_shipped_policy_example() {
     assert_eq!(v["reason"], "override_deny", "{v}");
     let v = ex("198.51.100.100", None, "/static/app.js", AT);
     assert_eq!(v["decision"], "bypass", "{v}");
+}
+
+/// What the load of [`upgrade_under_load_fails_no_request`] saw.
+#[derive(Default)]
+struct Tally {
+    ok: std::sync::atomic::AtomicU64,
+    failed: std::sync::atomic::AtomicU64,
+    /// The first few failures, for the assertion message.
+    why: std::sync::Mutex<Vec<String>>,
+}
+
+impl Tally {
+    fn ok(&self) -> u64 {
+        self.ok.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    fn fail(&self, why: String) {
+        self.failed
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let mut w = self.why.lock().unwrap();
+        if w.len() < 5 {
+            w.push(why);
+        }
+    }
+}
+
+/// One answer read off `s`: its status and whether the server keeps the connection.
+fn read_answer(s: &mut std::io::BufReader<std::net::TcpStream>) -> std::io::Result<(u16, bool)> {
+    use std::io::{BufRead, Read};
+    let mut line = String::new();
+    if s.read_line(&mut line)? == 0 {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::UnexpectedEof,
+            "closed before an answer",
+        ));
+    }
+    let status: u16 = line
+        .split(' ')
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .ok_or_else(|| std::io::Error::other(format!("bad status line {line:?}")))?;
+    let (mut length, mut keep) = (0usize, true);
+    loop {
+        line.clear();
+        if s.read_line(&mut line)? == 0 {
+            return Err(std::io::ErrorKind::UnexpectedEof.into());
+        }
+        let l = line.trim_end().to_ascii_lowercase();
+        if l.is_empty() {
+            break;
+        }
+        if let Some(v) = l.strip_prefix("content-length:") {
+            length = v.trim().parse().map_err(std::io::Error::other)?;
+        }
+        if l == "connection: close" {
+            keep = false;
+        }
+        if l.starts_with("transfer-encoding:") {
+            return Err(std::io::Error::other("chunked answer: not expected here"));
+        }
+    }
+    let mut body = vec![0; length];
+    s.read_exact(&mut body)?;
+    Ok((status, keep))
+}
+
+/// A client of the load: keep-alive (reconnects only when told `Connection: close`) or a
+/// new connection per request; every request must be answered 200.
+fn load_client(port: u16, keep_alive: bool, tally: &Tally, stop: &std::sync::atomic::AtomicBool) {
+    use std::io::Write;
+    let mut conn: Option<std::io::BufReader<std::net::TcpStream>> = None;
+    while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+        let s = match conn.take() {
+            Some(s) => Ok(s),
+            None => std::net::TcpStream::connect(("127.0.0.1", port)).map(|s| {
+                s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+                std::io::BufReader::new(s)
+            }),
+        };
+        let mut s = match s {
+            Ok(s) => s,
+            Err(e) => {
+                tally.fail(format!("connect: {e}"));
+                continue;
+            }
+        };
+        let close = if keep_alive {
+            ""
+        } else {
+            "Connection: close\r\n"
+        };
+        let sent = write!(
+            s.get_mut(),
+            "GET /load HTTP/1.1\r\nHost: x\r\nX-Forwarded-For: 192.0.2.1\r\n{close}\r\n"
+        );
+        match sent.and_then(|()| read_answer(&mut s)) {
+            Ok((200, keep)) => {
+                tally.ok.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                if keep && keep_alive {
+                    conn = Some(s);
+                }
+            }
+            Ok((status, _)) => tally.fail(format!("status {status}")),
+            Err(e) => tally.fail(format!("keep_alive={keep_alive}: {e}")),
+        }
+    }
+}
+
+/// The stderr of a running process, read as it is written.
+fn follow_stderr(child: &mut std::process::Child) -> std::sync::Arc<std::sync::Mutex<String>> {
+    use std::io::BufRead;
+    let out = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+    let err = child.stderr.take().expect("stderr piped");
+    let o = out.clone();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(err).lines().map_while(Result::ok) {
+            let mut o = o.lock().unwrap();
+            o.push_str(&line);
+            o.push('\n');
+        }
+    });
+    out
+}
+
+/// Zero-downtime upgrade: under load from keep-alive and one-request clients, a new process
+/// started with `run --upgrade` takes the sockets over on SIGQUIT to the old one, which
+/// drains and exits; not one request fails, and the new process serves on. A SIGQUIT while
+/// no new process waits is ignored (the gate keeps serving).
+#[test]
+fn upgrade_under_load_fails_no_request() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let upstream = rt.block_on(common::upstream::Upstream::start("origin"));
+    let mut old = Running::start("4s", Some(upstream.addr.port()));
+    let old_err = follow_stderr(&mut old.child);
+    let socket = old.dir.path().join("upgrade.sock");
+
+    // Nobody waits yet: SIGQUIT must not take the gate off the air.
+    old.signal("-QUIT");
+    eventually_blocking(Duration::from_secs(10), "the SIGQUIT is ignored", || {
+        old_err
+            .lock()
+            .unwrap()
+            .contains("SIGQUIT ignored")
+            .then_some(())
+    });
+
+    let tally = Arc::new(Tally::default());
+    let stop = Arc::new(AtomicBool::new(false));
+    let port = old.proxy;
+    let clients: Vec<_> = (0..6)
+        .map(|i| {
+            let (tally, stop) = (tally.clone(), stop.clone());
+            std::thread::spawn(move || load_client(port, i % 3 != 0, &tally, &stop))
+        })
+        .collect();
+    eventually_blocking(Duration::from_secs(20), "load is answered", || {
+        let failed = tally.failed.load(Ordering::Relaxed);
+        assert_eq!(
+            failed,
+            0,
+            "before the upgrade: {:?}",
+            tally.why.lock().unwrap()
+        );
+        (tally.ok() >= 200).then_some(())
+    });
+
+    let mut new = bin()
+        .args(["run", "--upgrade", "--config", old.config.to_str().unwrap()])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let new_err = follow_stderr(&mut new);
+    let _new = Adopted(new.id());
+    eventually_blocking(Duration::from_secs(20), "the new process waits", || {
+        socket.exists().then_some(())
+    });
+    old.signal("-QUIT");
+    let (status, _, _) = old.wait_exit(Duration::from_secs(30));
+    assert!(status.success(), "old process: {status}");
+    let at_exit = tally.ok();
+    eventually_blocking(Duration::from_secs(20), "the new process serves", || {
+        (tally.ok() >= at_exit + 500).then_some(())
+    });
+    stop.store(true, Ordering::Relaxed);
+    for c in clients {
+        c.join().unwrap();
+    }
+
+    let (ok, failed) = (tally.ok(), tally.failed.load(Ordering::Relaxed));
+    eprintln!("upgrade under load: {ok} answered, {failed} failed");
+    assert_eq!(
+        failed,
+        0,
+        "{failed} of {} requests failed: {:?}",
+        ok + failed,
+        tally.why.lock().unwrap()
+    );
+    let old_log = old_err.lock().unwrap().clone();
+    assert!(
+        old_log.contains("handing the listening sockets to the new process"),
+        "{old_log}"
+    );
+    assert!(
+        http_get_with(port, "/", &[("X-Forwarded-For", "192.0.2.1")])
+            .is_some_and(|r| r.starts_with("HTTP/1.1 200")),
+        "the new process answers after the old one is gone"
+    );
+    assert!(
+        new.try_wait().unwrap().is_none(),
+        "{}",
+        new_err.lock().unwrap()
+    );
+    let _ = new.kill();
+    let _ = new.wait();
+}
+
+/// The pid `/status` gives: the process that answered.
+fn status_pid(admin: u16) -> Option<u32> {
+    let r = http_get(admin, "/status")?;
+    let body = r.split_once("\r\n\r\n")?.1;
+    let v: serde_json::Value = serde_json::from_str(body).ok()?;
+    Some(v["pid"].as_u64()? as u32)
+}
+
+/// A process the test did not start itself, stopped when the test ends however it ends.
+struct Adopted(u32);
+
+impl Drop for Adopted {
+    fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-KILL", &self.0.to_string()])
+            .status();
+    }
+}
+
+/// SIGUSR2: the gate starts the new process itself, from the binary at its own path, with
+/// its config; once that one is ready the sockets go over and the old process exits. The
+/// new process then answers on the same ports.
+#[test]
+fn sigusr2_starts_the_new_process_and_hands_over() {
+    let mut old = Running::start("1s", None);
+    let old_pid = old.child.id();
+    assert_eq!(status_pid(old.admin), Some(old_pid));
+    // Followed, not read to its end: the new process writes to the same stderr.
+    let log = follow_stderr(&mut old.child);
+    old.signal("-USR2");
+    let (status, _, _) = old.wait_exit(Duration::from_secs(60));
+    let err = log.lock().unwrap().clone();
+    assert!(status.success(), "old process: {status}: {err}");
+    assert!(err.contains("SIGUSR2: the new process is ready"), "{err}");
+    let new_pid = status_pid(old.admin).expect("the new process answers /status");
+    let _new = Adopted(new_pid);
+    assert_ne!(new_pid, old_pid);
+    assert!(err.contains(&format!("\"new_pid\":{new_pid}")), "{err}");
+    let page = http_get(old.proxy, "/").expect("the new process answers the proxy port");
+    assert!(page.starts_with("HTTP/1.1 403"), "{page}");
+    // The new process, not a leftover: it stops on SIGTERM like any gate.
+    let ok = Command::new("kill")
+        .args(["-TERM", &new_pid.to_string()])
+        .status()
+        .unwrap();
+    assert!(ok.success());
+    eventually_blocking(Duration::from_secs(20), "the new process exits", || {
+        std::net::TcpStream::connect(("127.0.0.1", old.proxy))
+            .is_err()
+            .then_some(())
+    });
 }

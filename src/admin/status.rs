@@ -76,6 +76,8 @@ pub fn status_json(gate: &Gate) -> Value {
     let cfg = &config.allowlist;
     json!({
         "ready": snapshot.is_some(),
+        // Which process answers (changes with a zero-downtime upgrade).
+        "pid": std::process::id(),
         "mode": config.policy.mode.as_str(),
         "allowlist": {
             "source": cfg.source.describe(),

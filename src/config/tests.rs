@@ -627,3 +627,31 @@ fn connection_caps_per_listener() {
         assert!(e.contains(key), "{at}: {e}");
     }
 }
+
+#[test]
+fn upgrade_socket_is_an_absolute_socket_path() {
+    let c = load(MIN).unwrap();
+    assert_eq!(
+        c.proxy.upgrade_socket,
+        std::path::Path::new("/run/poortwachter/upgrade.sock")
+    );
+    let c = load(&format!(
+        "{MIN}\n[proxy]\nupgrade_socket = \"/var/run/pw/up.sock\"\n"
+    ))
+    .unwrap();
+    assert_eq!(
+        c.proxy.upgrade_socket,
+        std::path::Path::new("/var/run/pw/up.sock")
+    );
+    let long = format!("/{}", "d".repeat(110));
+    for (bad, problem) in [
+        ("up.sock".to_string(), "absolute"),
+        (long.clone(), "107 bytes"),
+    ] {
+        let e = err(&format!("{MIN}\n[proxy]\nupgrade_socket = \"{bad}\"\n"));
+        assert!(
+            e.contains("proxy.upgrade_socket") && e.contains(&bad) && e.contains(problem),
+            "{bad}: {e}"
+        );
+    }
+}

@@ -38,6 +38,10 @@ fn restart_required(old: &Config, new: &Config) -> Vec<String> {
         old.proxy.shutdown_timeout != new.proxy.shutdown_timeout,
     );
     check(
+        "proxy.upgrade_socket",
+        old.proxy.upgrade_socket != new.proxy.upgrade_socket,
+    );
+    check(
         "upstream.keepalive_pool_size",
         old.upstream.keepalive_pool_size != new.upstream.keepalive_pool_size,
     );
