@@ -733,3 +733,80 @@ async fn support_endpoints_need_a_configured_token() {
         assert!(resp.text().await.unwrap().contains("token_file"));
     }
 }
+
+/// A Kubernetes ConfigMap as the kubelet mounts it: `overrides.json` → `..data/overrides.json`,
+/// `..data` → a timestamped directory. An update writes a new directory and swaps `..data`
+/// in one rename; the gate follows it, even when the new file has the old one's size and
+/// modification time.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn overrides_follow_a_configmap_symlink_swap() {
+    use std::os::unix::fs::symlink;
+    let files = Files::new();
+    let up = Upstream::start("a").await;
+    let mount = files.path("configmap");
+    let version = |name: &str, text: &str| {
+        let dir = mount.join(name);
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("overrides.json"), text).unwrap();
+        dir.join("overrides.json")
+    };
+    let first = version("..2026_12_07_10_00_00.1", &overrides_in(2));
+    symlink("..2026_12_07_10_00_00.1", mount.join("..data")).unwrap();
+    symlink("..data/overrides.json", mount.join("overrides.json")).unwrap();
+    let gate = start_gate(GateSpec {
+        upstreams: vec![up.addr],
+        allowlist_extra: format!(
+            "overrides = \"{}\"",
+            mount.join("overrides.json").display()
+        ),
+        admin_token: true,
+        ..Default::default()
+    })
+    .await;
+    assert_eq!(get(&gate, "/", "203.0.113.65", None).await.0, 200);
+    assert_eq!(get(&gate, "/", "203.0.113.73", None).await.0, 403);
+    // The gate's first look at the files reads them once more; the swap must come after
+    // it, or it would be read by that look and not noticed as a change.
+    let loaded = admin_json(&gate, "/status").await["overrides"]["loaded_at"].clone();
+    eventually(Duration::from_secs(10), "the first look at the files", || {
+        let (g, loaded) = (&gate, &loaded);
+        async move {
+            let s = admin_json(g, "/status").await;
+            (s["overrides"]["loaded_at"] != *loaded).then_some(())
+        }
+    })
+    .await;
+
+    // The new version moves the allow to the next /29: same length, same mtime.
+    let text = std::fs::read_to_string(&first)
+        .unwrap()
+        .replace("203.0.113.64/29", "203.0.113.72/29");
+    let second = version("..2026_12_07_10_05_00.2", &text);
+    let mtime = std::fs::metadata(&first).unwrap().modified().unwrap();
+    std::fs::File::options()
+        .write(true)
+        .open(&second)
+        .unwrap()
+        .set_modified(mtime)
+        .unwrap();
+    assert_eq!(
+        std::fs::metadata(&first).unwrap().len(),
+        std::fs::metadata(&second).unwrap().len()
+    );
+    symlink("..2026_12_07_10_05_00.2", mount.join("..data_tmp")).unwrap();
+    std::fs::rename(mount.join("..data_tmp"), mount.join("..data")).unwrap();
+    std::fs::remove_dir_all(mount.join("..2026_12_07_10_00_00.1")).unwrap();
+
+    eventually(Duration::from_secs(10), "the swapped overrides in force", || {
+        let g = &gate;
+        async move { (get(g, "/", "203.0.113.73", None).await.0 == 200).then_some(()) }
+    })
+    .await;
+    assert_eq!(get(&gate, "/", "203.0.113.65", None).await.0, 403);
+    let status = admin_json(&gate, "/status").await;
+    assert!(status["overrides"]["last_error"].is_null(), "{status}");
+    assert!(
+        status["overrides"]["entries"][0]["range"] == "203.0.113.72/29",
+        "{status}"
+    );
+}
