@@ -1,4 +1,4 @@
-//! The command line: `run`, `check` and `explain`. Raw arguments are parsed by clap, then
+//! The command line: `run`, `check`, `explain` and `report`. Raw arguments are parsed by clap, then
 //! each command loads the validated configuration and does its job; errors surface here, at
 //! the edge, as one clear message and a non-zero exit code.
 
@@ -76,6 +76,19 @@ pub enum Command {
         #[arg(long = "proxy-protocol", value_name = "'PROXY …'")]
         proxy_protocol: Option<String>,
     },
+    /// The would-block report of several replicas as one (JSON on stdout): each replica's
+    /// `GET /would-block` fetched with the admin token and merged.
+    ///
+    /// Exit 0 when every replica answered, 1 when one did not (the merge of the others is
+    /// still printed, and `unreachable` names the missing ones).
+    Report {
+        /// An admin listener of each replica, e.g. http://10.0.3.7:9090; repeat for more.
+        #[arg(long = "merge", value_name = "URL", required = true)]
+        merge: Vec<String>,
+        /// The file holding the admin token (as `[admin] token_file`).
+        #[arg(long, value_name = "FILE")]
+        token_file: PathBuf,
+    },
 }
 
 pub fn main() -> ExitCode {
@@ -86,6 +99,67 @@ pub fn main() -> ExitCode {
             eprintln!("error: {e:#}");
             ExitCode::FAILURE
         }
+    }
+}
+
+/// `report --merge`: fetch every replica's report, merge what came, say what did not.
+fn report(urls: &[String], token_file: &std::path::Path) -> anyhow::Result<ExitCode> {
+    let token = crate::secret::read(token_file)
+        .map_err(|e| anyhow::anyhow!("--token-file {}: {e}", token_file.display()))?;
+    let token = String::from_utf8(token)
+        .map_err(|_| anyhow::anyhow!("--token-file {}: not UTF-8", token_file.display()))?;
+    let client = reqwest::Client::builder()
+        .timeout(std::time::Duration::from_secs(10))
+        .build()?;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let merged = crate::report::WouldBlockReport::default();
+    let (mut replicas, mut unreachable) = (Vec::new(), Vec::new());
+    for url in urls {
+        let target = would_block_url(url);
+        let fetched = rt.block_on(async {
+            let resp = client
+                .get(&target)
+                .bearer_auth(&token)
+                .send()
+                .await
+                .map_err(|e| e.to_string())?;
+            let status = resp.status();
+            if !status.is_success() {
+                return Err(format!("answered {status}"));
+            }
+            let body = resp.bytes().await.map_err(|e| e.to_string())?;
+            serde_json::from_slice::<serde_json::Value>(&body).map_err(|e| format!("not JSON: {e}"))
+        });
+        match fetched.and_then(|doc| merged.merge_json(&doc).map(|()| doc)) {
+            Ok(doc) => replicas.push(serde_json::json!({
+                "url": target, "entries": doc["entries"], "since": doc["since"],
+            })),
+            Err(e) => {
+                eprintln!("report: {target}: {e}");
+                unreachable.push(serde_json::json!({ "url": target, "error": e }));
+            }
+        }
+    }
+    let mut doc = merged.json();
+    doc["replicas"] = replicas.into();
+    doc["unreachable"] = unreachable.clone().into();
+    println!("{}", serde_json::to_string_pretty(&doc)?);
+    Ok(if unreachable.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+/// A replica's report address: the admin listener's URL with `/would-block`, unless given.
+fn would_block_url(url: &str) -> String {
+    let base = url.trim_end_matches('/');
+    if base.ends_with("/would-block") {
+        base.to_string()
+    } else {
+        format!("{base}/would-block")
     }
 }
 
@@ -111,6 +185,7 @@ fn run_command(command: Command) -> anyhow::Result<ExitCode> {
             strict,
             fetch,
         } => check(&config, strict, fetch),
+        Command::Report { merge, token_file } => report(&merge, &token_file),
         Command::Explain {
             config,
             peer,

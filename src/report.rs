@@ -126,6 +126,40 @@ impl WouldBlockReport {
         true
     }
 
+    /// Add a report in its JSON form ([`WouldBlockReport::json`], e.g. another replica's
+    /// `/would-block`): counts add up, first and last seen widen, within the same bounds as
+    /// [`WouldBlockReport::record`] (an entry beyond them is counted as dropped). Nothing is
+    /// added when the document is not such a report; the error names the part and value.
+    pub fn merge_json(&self, doc: &serde_json::Value) -> Result<(), String> {
+        let parsed = parse_report(doc)?;
+        let (max_schools, max_unattributed) = self.limits();
+        let mut inner = self.lock();
+        if let Some(since) = parsed.since {
+            inner.since = Some(inner.since.map_or(since, |s| s.min(since)));
+        }
+        inner.dropped += parsed.dropped;
+        inner.dropped_unattributed += parsed.dropped_unattributed;
+        for (key, seen) in parsed.entries {
+            if let Some(have) = inner.entries.get_mut(&key) {
+                have.add(&seen);
+                continue;
+            }
+            let attributed = inner.entries.len() - inner.unattributed;
+            if key.site.is_none() {
+                if inner.unattributed >= max_unattributed {
+                    inner.dropped_unattributed += seen.count;
+                    continue;
+                }
+                inner.unattributed += 1;
+            } else if attributed >= max_schools {
+                inner.dropped += seen.count;
+                continue;
+            }
+            inner.entries.insert(key, seen);
+        }
+        Ok(())
+    }
+
     /// Forget everything (after the schools were contacted); returns how many entries there were.
     pub fn reset(&self) -> usize {
         let mut inner = self.lock();
@@ -185,6 +219,76 @@ impl WouldBlockReport {
     }
 }
 
+/// A report's JSON form read back.
+struct Parsed {
+    since: Option<OffsetDateTime>,
+    dropped: u64,
+    dropped_unattributed: u64,
+    entries: Vec<(Key, Seen)>,
+}
+
+fn parse_report(doc: &serde_json::Value) -> Result<Parsed, String> {
+    use serde_json::Value;
+    let time = |v: &Value, at: &str| -> Result<OffsetDateTime, String> {
+        let s = v
+            .as_str()
+            .ok_or_else(|| format!("{at}: expected an RFC 3339 time, got {v}"))?;
+        OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339)
+            .map_err(|e| format!("{at}: {s:?}: {e}"))
+    };
+    let count = |v: &Value, at: &str| -> Result<u64, String> {
+        v.as_u64()
+            .ok_or_else(|| format!("{at}: expected a count, got {v}"))
+    };
+    let sites = doc["sites"]
+        .as_array()
+        .ok_or_else(|| "sites: expected a list (is this a /would-block answer?)".to_string())?;
+    let since = match &doc["since"] {
+        Value::Null => None,
+        v => Some(time(v, "since")?),
+    };
+    let mut entries = Vec::new();
+    for (i, site) in sites.iter().enumerate() {
+        let name = match &site["site"] {
+            Value::Null => None,
+            Value::String(s) => Some(s.clone()),
+            v => return Err(format!("sites[{i}].site: expected an id or null, got {v}")),
+        };
+        let reasons = site["reasons"]
+            .as_array()
+            .ok_or_else(|| format!("sites[{i}].reasons: expected a list"))?;
+        for (j, r) in reasons.iter().enumerate() {
+            let at = format!("sites[{i}].reasons[{j}]");
+            let reason = r["reason"]
+                .as_str()
+                .and_then(|name| Reason::ALL.into_iter().find(|x| x.as_str() == name))
+                .ok_or_else(|| format!("{at}.reason: not a reason: {}", r["reason"]))?;
+            let address = match &r["address"] {
+                Value::Null => None,
+                Value::String(s) => Some(s.clone()),
+                v => return Err(format!("{at}.address: expected text or null, got {v}")),
+            };
+            let seen = Seen {
+                count: count(&r["count"], &format!("{at}.count"))?,
+                first: time(&r["first_seen"], &format!("{at}.first_seen"))?,
+                last: time(&r["last_seen"], &format!("{at}.last_seen"))?,
+            };
+            let key = Key {
+                site: name.clone(),
+                reason,
+                address,
+            };
+            entries.push((key, seen));
+        }
+    }
+    Ok(Parsed {
+        since,
+        dropped: count(&doc["dropped"], "dropped")?,
+        dropped_unattributed: count(&doc["dropped_unattributed"], "dropped_unattributed")?,
+        entries,
+    })
+}
+
 fn rfc3339(t: OffsetDateTime) -> String {
     t.format(&time::format_description::well_known::Rfc3339)
         .unwrap_or_default()
@@ -225,6 +329,95 @@ mod tests {
         let second = &j["sites"][1];
         assert_eq!(second["site"], serde_json::Value::Null);
         assert_eq!(second["reasons"][0]["reason"], "not_registered");
+    }
+
+    #[test]
+    fn replicas_merge_into_one_report() {
+        let (a, b) = (WouldBlockReport::default(), WouldBlockReport::default());
+        let t0 = datetime!(2026-12-01 08:00 UTC);
+        let t1 = datetime!(2026-12-01 09:00 UTC);
+        let t2 = datetime!(2026-12-01 10:00 UTC);
+        a.record(Some("12AB00"), Reason::OtherSite, Some("192.0.2.0/24"), t1);
+        a.record(None, Reason::NotRegistered, Some("203.0.113.0/24"), t1);
+        b.record(Some("12AB00"), Reason::OtherSite, Some("192.0.2.0/24"), t0);
+        b.record(Some("12AB00"), Reason::OtherSite, Some("192.0.2.0/24"), t2);
+        b.record(Some("34CD01"), Reason::ClaimMissing, None, t2);
+        let merged = WouldBlockReport::default();
+        merged.merge_json(&a.json()).unwrap();
+        merged.merge_json(&b.json()).unwrap();
+        let j = merged.json();
+        assert_eq!(j["entries"], 3);
+        assert_eq!(j["since"], "2026-12-01T08:00:00Z");
+        let first = &j["sites"][0];
+        assert_eq!(first["site"], "12AB00");
+        assert_eq!(first["count"], 3);
+        assert_eq!(first["reasons"][0]["first_seen"], "2026-12-01T08:00:00Z");
+        assert_eq!(first["reasons"][0]["last_seen"], "2026-12-01T10:00:00Z");
+        // One request each: no school first, then by id.
+        assert_eq!(j["sites"][1]["site"], serde_json::Value::Null);
+        assert_eq!(j["sites"][2]["site"], "34CD01");
+        assert_eq!(
+            j["sites"][2]["reasons"][0]["address"],
+            serde_json::Value::Null
+        );
+        // One report merged into an empty one reads back as itself.
+        let copy = WouldBlockReport::default();
+        copy.merge_json(&b.json()).unwrap();
+        assert_eq!(copy.json(), b.json());
+    }
+
+    #[test]
+    fn a_merge_keeps_the_bounds_and_adds_what_was_dropped() {
+        let full = WouldBlockReport::with_limits(1, 1);
+        let t = datetime!(2026-12-01 08:00 UTC);
+        full.record(Some("A"), Reason::OtherSite, None, t);
+        full.record(Some("B"), Reason::OtherSite, None, t); // dropped there
+        let other = WouldBlockReport::default();
+        for _ in 0..4 {
+            other.record(Some("C"), Reason::OtherSite, None, t);
+        }
+        other.record(None, Reason::NotRegistered, Some("203.0.113.0/24"), t);
+        other.record(None, Reason::NotRegistered, Some("198.51.100.0/24"), t);
+        let merged = WouldBlockReport::with_limits(1, 1);
+        merged.merge_json(&full.json()).unwrap();
+        merged.merge_json(&other.json()).unwrap();
+        let j = merged.json();
+        assert_eq!(j["entries"], 2);
+        // B's one request, C's four.
+        assert_eq!(j["dropped"], 5);
+        assert_eq!(j["dropped_unattributed"], 1);
+    }
+
+    #[test]
+    fn a_document_that_is_no_report_is_refused_whole() {
+        let r = WouldBlockReport::default();
+        let t = datetime!(2026-12-01 08:00 UTC);
+        r.record(Some("A"), Reason::OtherSite, None, t);
+        let mut doc = r.json();
+        doc["sites"][0]["reasons"][0]["reason"] = "gone_fishing".into();
+        let before = WouldBlockReport::default();
+        before.merge_json(&r.json()).unwrap();
+        let e = before.merge_json(&doc).unwrap_err();
+        assert!(
+            e.contains("sites[0].reasons[0].reason") && e.contains("gone_fishing"),
+            "{e}"
+        );
+        assert_eq!(
+            before.json(),
+            r.json(),
+            "nothing of the refused document was added"
+        );
+        let mut doc = r.json();
+        doc["sites"][0]["reasons"][0]["last_seen"] = "yesterday".into();
+        let e = before.merge_json(&doc).unwrap_err();
+        assert!(e.contains("last_seen") && e.contains("yesterday"), "{e}");
+        let e = before
+            .merge_json(&serde_json::json!({"error": "unauthorized"}))
+            .unwrap_err();
+        assert!(e.contains("sites"), "{e}");
+        let mut doc = r.json();
+        doc["dropped"] = (-1).into();
+        assert!(before.merge_json(&doc).unwrap_err().contains("dropped"));
     }
 
     #[test]

@@ -260,3 +260,101 @@ async fn self_check_page_shows_the_address_and_registration_only() {
         "the self-check page never reaches the upstream"
     );
 }
+
+/// Several replicas in report-only, one report: `poortwachter report --merge` fetches each
+/// replica's `/would-block` with the admin token and adds them up. A replica that does not
+/// answer (or refuses the token) is named, the others are still merged, and the exit is 1.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn would_block_reports_of_replicas_merge_into_one() {
+    let up = Upstream::start("a").await;
+    let spec = || GateSpec {
+        upstreams: vec![up.addr],
+        mode: "report-only",
+        admin_token: true,
+        ..Default::default()
+    };
+    let (a, b) = (start_gate(spec()).await, start_gate(spec()).await);
+    // 203.0.113.9 is no school: twice at one replica, once at the other.
+    for (gate, xff) in [
+        (&a, "203.0.113.9"),
+        (&a, "203.0.113.9"),
+        (&b, "203.0.113.9"),
+    ] {
+        assert_eq!(
+            get(gate, "/", xff, None).await.0,
+            200,
+            "report-only lets it through"
+        );
+    }
+    assert_eq!(get(&b, "/", "198.51.100.200", None).await.0, 200);
+    let dir = tempfile::tempdir().unwrap();
+    let token = dir.path().join("admin-token");
+    std::fs::write(&token, format!("{}\n", common::TOKEN)).unwrap();
+    let report = |urls: Vec<String>| {
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_poortwachter"));
+        cmd.arg("report").arg("--token-file").arg(&token);
+        for u in urls {
+            cmd.arg("--merge").arg(u);
+        }
+        let out = cmd.output().unwrap();
+        let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+            panic!("{e}: {}", String::from_utf8_lossy(&out.stderr));
+        });
+        (
+            out.status.success(),
+            doc,
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let base = |g: &common::TestGate| g.admin_url("").trim_end_matches('/').to_string();
+
+    let (ok, doc, err) = report(vec![base(&a), base(&b)]);
+    assert!(ok, "{err}");
+    assert_eq!(doc["replicas"].as_array().map(Vec::len), Some(2), "{doc}");
+    assert_eq!(doc["unreachable"], serde_json::json!([]));
+    let noise = &doc["sites"][0];
+    assert_eq!(noise["site"], serde_json::Value::Null, "{doc}");
+    assert_eq!(noise["count"], 4, "{doc}");
+    let by_address: Vec<(String, u64)> = noise["reasons"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            assert_eq!(r["reason"], "not_registered");
+            (
+                r["address"].as_str().unwrap().to_string(),
+                r["count"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        by_address,
+        vec![
+            ("203.0.113.0/24".to_string(), 3),
+            ("198.51.100.0/24".to_string(), 1)
+        ]
+    );
+
+    // One replica gone: the other is still reported, the missing one named, exit 1.
+    let gone = common::RefusedAddr::new();
+    let (ok, doc, err) = report(vec![base(&a), format!("http://{}", gone.addr())]);
+    assert!(!ok);
+    assert_eq!(doc["sites"][0]["count"], 2, "{doc}");
+    assert_eq!(
+        doc["unreachable"].as_array().map(Vec::len),
+        Some(1),
+        "{doc}"
+    );
+    assert!(err.contains(&gone.addr().to_string()), "{err}");
+    // A wrong token is no report either.
+    std::fs::write(&token, "not-the-token-0123456789\n").unwrap();
+    let (ok, doc, _) = report(vec![base(&a)]);
+    assert!(!ok);
+    assert!(
+        doc["unreachable"][0]["error"]
+            .as_str()
+            .unwrap()
+            .contains("401"),
+        "{doc}"
+    );
+}

@@ -755,10 +755,7 @@ async fn overrides_follow_a_configmap_symlink_swap() {
     symlink("..data/overrides.json", mount.join("overrides.json")).unwrap();
     let gate = start_gate(GateSpec {
         upstreams: vec![up.addr],
-        allowlist_extra: format!(
-            "overrides = \"{}\"",
-            mount.join("overrides.json").display()
-        ),
+        allowlist_extra: format!("overrides = \"{}\"", mount.join("overrides.json").display()),
         admin_token: true,
         ..Default::default()
     })
@@ -768,13 +765,17 @@ async fn overrides_follow_a_configmap_symlink_swap() {
     // The gate's first look at the files reads them once more; the swap must come after
     // it, or it would be read by that look and not noticed as a change.
     let loaded = admin_json(&gate, "/status").await["overrides"]["loaded_at"].clone();
-    eventually(Duration::from_secs(10), "the first look at the files", || {
-        let (g, loaded) = (&gate, &loaded);
-        async move {
-            let s = admin_json(g, "/status").await;
-            (s["overrides"]["loaded_at"] != *loaded).then_some(())
-        }
-    })
+    eventually(
+        Duration::from_secs(10),
+        "the first look at the files",
+        || {
+            let (g, loaded) = (&gate, &loaded);
+            async move {
+                let s = admin_json(g, "/status").await;
+                (s["overrides"]["loaded_at"] != *loaded).then_some(())
+            }
+        },
+    )
     .await;
 
     // The new version moves the allow to the next /29: same length, same mtime.
@@ -797,10 +798,14 @@ async fn overrides_follow_a_configmap_symlink_swap() {
     std::fs::rename(mount.join("..data_tmp"), mount.join("..data")).unwrap();
     std::fs::remove_dir_all(mount.join("..2026_12_07_10_00_00.1")).unwrap();
 
-    eventually(Duration::from_secs(10), "the swapped overrides in force", || {
-        let g = &gate;
-        async move { (get(g, "/", "203.0.113.73", None).await.0 == 200).then_some(()) }
-    })
+    eventually(
+        Duration::from_secs(10),
+        "the swapped overrides in force",
+        || {
+            let g = &gate;
+            async move { (get(g, "/", "203.0.113.73", None).await.0 == 200).then_some(()) }
+        },
+    )
     .await;
     assert_eq!(get(&gate, "/", "203.0.113.65", None).await.0, 403);
     let status = admin_json(&gate, "/status").await;

@@ -4,14 +4,14 @@
 #      metadata.name/namespace; the expected kinds are all there;
 #   2. the manifests agree with each other and with the gate's config: probes on /readyz and
 #      /healthz at the admin port, ports match [proxy] listen and [admin] listen, the config,
-#      secrets and last_good paths are mounted (last_good on a writable volume, seeded by the
+#      secrets, overrides (a directory mount the kubelet updates) and last_good paths are mounted (last_good on a writable volume, seeded by the
 #      init container from an optional ConfigMap), terminationGracePeriodSeconds covers
 #      preStop + grace_period + shutdown_timeout, non-root and read-only root filesystem,
 #      selectors of Service/PDB/HPA match the Deployment;
 #   3. schema validation with kubernetes-validate (PyPI; strict, two Kubernetes versions) and
 #      yamllint, installed with pip when missing (reported, not failed, when impossible);
 #   4. `poortwachter check` accepts the ConfigMap's config (paths mapped to a temp dir), when
-#      the binary is built.
+#      the binary is built, with the overrides of examples/overrides-configmap.yaml.
 # Run from the repository root: bash deploy/kubernetes/check.sh
 set -euo pipefail
 
@@ -80,7 +80,8 @@ print(f"kubernetes check: parsed {len(files)} files, {len(docs)} resources: "
 need = [("Namespace", "poortwachter"), ("ConfigMap", "poortwachter-config"),
         ("Deployment", "poortwachter"), ("Service", "poortwachter"),
         ("PodDisruptionBudget", "poortwachter"), ("HorizontalPodAutoscaler", "poortwachter"),
-        ("Secret", "poortwachter-secrets"), ("ConfigMap", "poortwachter-seed")]
+        ("Secret", "poortwachter-secrets"), ("ConfigMap", "poortwachter-seed"),
+        ("ConfigMap", "poortwachter-overrides")]
 for k in need:
     check(k in docs, f"missing {k[0]}/{k[1]}")
 if problems:
@@ -104,6 +105,10 @@ else:  # enough for the keys used below
         cfg[sect][key] = m.group(1) if m else None
     m = re.search(r'^listen\s*=\s*\["([^"]*)"', toml_text.split("[proxy]", 1)[1], re.M)
     cfg["proxy"]["listen"] = [m.group(1)] if m else []
+    cfg["proxy"]["listener"] = [{"addr": a} for a in re.findall(r'^addr\s*=\s*"([^"]*)"', toml_text, re.M)]
+    m = re.search(r'^overrides\s*=\s*"([^"]*)"', toml_text, re.M)
+    if m:
+        cfg["allowlist"]["overrides"] = m.group(1)
 
 def port_of(addr): return int(addr.rsplit(":", 1)[1])
 def secs(v): return int(re.fullmatch(r"(\d+)s", v).group(1))
@@ -113,7 +118,8 @@ rp, lp = main.get("readinessProbe", {}).get("httpGet", {}), main.get("livenessPr
 check(rp.get("path") == "/readyz" and rp.get("port") == "admin", "readinessProbe must be GET /readyz on port admin")
 check(lp.get("path") == "/healthz" and lp.get("port") == "admin", "livenessProbe must be GET /healthz on port admin")
 check(ports.get("admin") == port_of(cfg["admin"]["listen"]), f"container port admin {ports.get('admin')} != [admin] listen {cfg['admin']['listen']}")
-check(ports.get("http") in [port_of(a) for a in cfg["proxy"]["listen"]], f"container port http {ports.get('http')} not in [proxy] listen {cfg['proxy']['listen']}")
+proxy_addrs = cfg["proxy"].get("listen", []) + [l["addr"] for l in cfg["proxy"].get("listener", [])]
+check(ports.get("http") in [port_of(a) for a in proxy_addrs], f"container port http {ports.get('http')} not in [proxy] listen / [[proxy.listener]] {proxy_addrs}")
 check(not cfg["admin"]["listen"].startswith("127."), "[admin] listen must not be loopback: the kubelet probes the pod IP")
 
 # Graceful termination budget.
@@ -157,6 +163,15 @@ lg = cfg["allowlist"].get("last_good")
 m = lg and mount_for(lg)
 check(m and "emptyDir" in vols[m[1]["name"]] and not m[1].get("readOnly"),
       f"[allowlist] last_good = {lg} must be on a writable emptyDir (or volume) mount")
+ov = cfg["allowlist"].get("overrides")
+if ov:
+    mo = mount_for(ov)
+    vol = mo and vols[mo[1]["name"]]
+    check(mo and "configMap" in vol and vol["configMap"]["name"] == "poortwachter-overrides"
+          and os.path.basename(ov) in docs[("ConfigMap", "poortwachter-overrides")]["data"]
+          and "subPath" not in mo[1] and not vol["configMap"].get("optional"),
+          f"[allowlist] overrides = {ov} must be a key of ConfigMap poortwachter-overrides, mounted as a "
+          "directory (no subPath: the kubelet never updates one) and not optional")
 seed_ok = False
 for ic in pod.get("initContainers", []):
     ic_mounts = {x["name"]: x["mountPath"] for x in ic.get("volumeMounts", [])}
@@ -232,7 +247,11 @@ if [ -x "$BIN" ]; then
   echo "dummy-admin-token-0123456789" >"$TMP/secrets/admin-token"
   echo "dummy-admin-store-token-0123456789" >"$TMP/secrets/admin-store-token"
   cp "$ROOT/config/allowlist.json" "$TMP/state/allowlist.json"
+  mkdir -p "$TMP/overrides"
+  python3 -c 'import sys, yaml; print(yaml.safe_load(open(sys.argv[1]))["data"]["overrides.json"])' \
+    "$KIT/examples/overrides-configmap.yaml" >"$TMP/overrides/overrides.json"
   sed -e "s#/run/secrets/poortwachter#$TMP/secrets#g" -e "s#/var/lib/poortwachter#$TMP/state#g" \
+    -e "s#/etc/poortwachter/overrides#$TMP/overrides#g" \
     "$TMP/poortwachter.toml" >"$TMP/mapped.toml"
   if out=$("$BIN" check --config "$TMP/mapped.toml" 2>&1); then
     say "ok   poortwachter check accepts the ConfigMap's poortwachter.toml"
