@@ -359,6 +359,60 @@ fn build_server(gate: Arc<Gate>, sighup: bool, upgrade: bool) -> Result<Server, 
     Ok(server)
 }
 
+/// An upgrade's new process takes the would-block report over from the running one (its
+/// `/would-block`, with the admin token), so a rollout's list of schools to call survives the
+/// upgrade. What the old process records after this, until it stops, is not in it.
+fn carry_over_report(gate: &Gate) {
+    let rt = gate.runtime();
+    let admin = &rt.config.admin;
+    let Some(token) = admin.token.clone() else {
+        tracing::info!("upgrade: no [admin] token_file; the would-block report starts empty");
+        return;
+    };
+    let mut addr = admin.listen;
+    if addr.ip().is_unspecified() {
+        addr.set_ip(match addr {
+            SocketAddr::V4(_) => std::net::Ipv4Addr::LOCALHOST.into(),
+            SocketAddr::V6(_) => std::net::Ipv6Addr::LOCALHOST.into(),
+        });
+    }
+    let url = format!("http://{addr}/would-block");
+    let fetched = (|| -> Result<serde_json::Value, String> {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| e.to_string())?;
+        runtime.block_on(async {
+            let client = reqwest::Client::builder()
+                .timeout(std::time::Duration::from_secs(5))
+                .build()
+                .map_err(|e| e.to_string())?;
+            let resp = client
+                .get(&url)
+                .bearer_auth(&token)
+                .send()
+                .await
+                .map_err(|e| e.to_string())?;
+            if !resp.status().is_success() {
+                return Err(format!("answered {}", resp.status()));
+            }
+            let body = resp.bytes().await.map_err(|e| e.to_string())?;
+            serde_json::from_slice(&body).map_err(|e| format!("not JSON: {e}"))
+        })
+    })();
+    match fetched.and_then(|doc| gate.would_block.merge_json(&doc).map(|()| doc)) {
+        Ok(doc) => tracing::info!(
+            entries = %doc["entries"],
+            "upgrade: took the would-block report over from the running gate"
+        ),
+        Err(e) => tracing::warn!(
+            url,
+            error = %e,
+            "upgrade: cannot take the would-block report over; it starts empty"
+        ),
+    }
+}
+
 /// Load the allowlist, then serve until `signal` says stop. Blocks the calling thread.
 ///
 /// With `upgrade`, the listening sockets come from the running gate: this process gets ready
@@ -375,6 +429,7 @@ pub fn run(
     crate::lifecycle::startup(&gate);
     let mut server = build_server(gate.clone(), true, upgrade)?;
     if upgrade {
+        carry_over_report(&gate);
         tracing::info!(
             upgrade_socket = %gate.runtime().config.proxy.upgrade_socket.display(),
             ready = gate.is_ready(),

@@ -516,6 +516,12 @@ impl Running {
 
     /// [`Running::start`] with the given `[log] format`.
     fn start_with(grace: &str, upstream: Option<u16>, format: &str) -> Running {
+        Running::start_full(grace, upstream, format, "enforce")
+    }
+
+    /// [`Running::start_with`] with the given `[policy] mode`. The admin token is
+    /// `common::TOKEN`.
+    fn start_full(grace: &str, upstream: Option<u16>, format: &str, mode: &str) -> Running {
         let dead = RefusedAddr::new();
         let upstream = upstream.map_or(dead.addr(), |p| SocketAddr::from(([127, 0, 0, 1], p)));
         let mut retry = PortRetry::new("poortwachter run");
@@ -527,8 +533,11 @@ impl Running {
             let dir = tempfile::tempdir().unwrap();
             let socket = dir.path().join("upgrade.sock");
             let socket = socket.display();
+            let token = dir.path().join("admin-token");
+            std::fs::write(&token, common::TOKEN).unwrap();
+            let token = token.display();
             let body = format!(
-                "[proxy]\nlisten = [\"127.0.0.1:{proxy}\"]\nthreads = 1\ngrace_period = \"{grace}\"\nshutdown_timeout = \"1s\"\nupgrade_socket = \"{socket}\"\n[admin]\nlisten = \"127.0.0.1:{admin}\"\n[log]\nformat = \"{format}\"\n{BASE}"
+                "[proxy]\nlisten = [\"127.0.0.1:{proxy}\"]\nthreads = 1\ngrace_period = \"{grace}\"\nshutdown_timeout = \"1s\"\nupgrade_socket = \"{socket}\"\n[admin]\nlisten = \"127.0.0.1:{admin}\"\ntoken_file = \"{token}\"\n[log]\nformat = \"{format}\"\n[policy]\nmode = \"{mode}\"\n{BASE}"
             )
             .replace("{upstream}", &upstream.to_string())
             // curl-like clients on this machine play the school.
@@ -831,11 +840,9 @@ fn sighup_reloads_the_config_and_the_allowlist_is_followed() {
     assert_eq!(answer("198.51.100.200"), blocked);
 
     let text = std::fs::read_to_string(&gate.config).unwrap();
-    std::fs::write(
-        &gate.config,
-        format!("{text}\n[policy]\nmode = \"report-only\"\n"),
-    )
-    .unwrap();
+    let report_only = text.replace("mode = \"enforce\"", "mode = \"report-only\"");
+    assert_ne!(report_only, text, "the config says enforce");
+    std::fs::write(&gate.config, report_only).unwrap();
     gate.signal("-HUP");
     eventually_blocking(
         Duration::from_secs(10),
@@ -1197,9 +1204,20 @@ impl Drop for Adopted {
 /// new process then answers on the same ports.
 #[test]
 fn sigusr2_starts_the_new_process_and_hands_over() {
-    let mut old = Running::start("1s", None);
+    let mut old = Running::start_full("1s", None, "json", "report-only");
     let old_pid = old.child.id();
     assert_eq!(status_pid(old.admin), Some(old_pid));
+    // Report-only: a school that is not registered is let through and goes in the report,
+    // which the new process takes over.
+    let through = http_get_with(old.proxy, "/", &[("X-Forwarded-For", "203.0.113.9")]);
+    assert!(through.is_some_and(|r| !r.starts_with("HTTP/1.1 403")));
+    let bearer = format!("Bearer {}", common::TOKEN);
+    let report = |admin| {
+        let r = http_get_with(admin, "/would-block", &[("Authorization", &bearer)])?;
+        let doc: serde_json::Value = serde_json::from_str(r.split_once("\r\n\r\n")?.1).ok()?;
+        Some(doc)
+    };
+    assert_eq!(report(old.admin).unwrap()["entries"], 1);
     // Followed, not read to its end: the new process writes to the same stderr.
     let log = follow_stderr(&mut old.child);
     old.signal("-USR2");
@@ -1211,8 +1229,15 @@ fn sigusr2_starts_the_new_process_and_hands_over() {
     let _new = Adopted(new_pid);
     assert_ne!(new_pid, old_pid);
     assert!(err.contains(&format!("\"new_pid\":{new_pid}")), "{err}");
+    let doc = report(old.admin).expect("the new process's report");
+    assert_eq!(doc["entries"], 1, "{doc}");
+    assert_eq!(
+        doc["sites"][0]["reasons"][0]["address"], "203.0.113.0/24",
+        "{doc}"
+    );
+    assert!(err.contains("took the would-block report over"), "{err}");
     let page = http_get(old.proxy, "/").expect("the new process answers the proxy port");
-    assert!(page.starts_with("HTTP/1.1 403"), "{page}");
+    assert!(page.starts_with("HTTP/1.1 "), "{page}");
     // The new process, not a leftover: it stops on SIGTERM like any gate.
     let ok = Command::new("kill")
         .args(["-TERM", &new_pid.to_string()])
