@@ -31,6 +31,7 @@ pub struct ProxyFile {
     pub grace_period: Option<String>,
     pub shutdown_timeout: Option<String>,
     pub upgrade_socket: Option<String>,
+    pub h2_max_concurrent_streams: Option<usize>,
 }
 
 /// One `[[proxy.listener]]` table as written.
@@ -122,6 +123,8 @@ pub struct ProxyConfig {
     /// the running one (a Unix socket; its directory must be writable by the gate's user
     /// only, as whoever listens there is handed the sockets).
     pub upgrade_socket: PathBuf,
+    /// HTTP/2 (TLS listeners): streams one connection may have open at once.
+    pub h2_max_concurrent_streams: u32,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -289,6 +292,12 @@ impl TryFrom<ProxyFile> for ProxyConfig {
                 5,
             )?,
             upgrade_socket: upgrade_socket(p.upgrade_socket.as_deref())?,
+            h2_max_concurrent_streams: bounded(
+                "proxy.h2_max_concurrent_streams",
+                p.h2_max_concurrent_streams,
+                100,
+                (1, 1000),
+            )? as u32,
         })
     }
 }

@@ -197,6 +197,24 @@ fn l4_buffer() -> L4BufferSettings {
     L4BufferSettings::default().write(WRITE_BUFFER)
 }
 
+/// HTTP/2 on the TLS listeners: Pingora's bounded defaults (header list size), the configured
+/// streams per connection, and the rapid-reset guard (CVE-2023-44487) stated rather than
+/// left to a library default: a connection whose client resets more than
+/// [`H2_MAX_PENDING_RESETS`] streams before they are served, or that makes the gate reset
+/// more than [`H2_MAX_ERROR_RESETS`] for its errors, is sent GOAWAY and closed.
+fn h2_options(max_streams: u32) -> pingora::protocols::http::v2::server::H2Options {
+    let mut o = pingora::protocols::http::v2::server::default_h2_options();
+    o.max_concurrent_streams(max_streams);
+    o.max_pending_accept_reset_streams(H2_MAX_PENDING_RESETS);
+    o.max_local_error_reset_streams(Some(H2_MAX_ERROR_RESETS));
+    o
+}
+
+/// Streams a client may reset before the gate has taken them up (h2's own default).
+const H2_MAX_PENDING_RESETS: usize = 20;
+/// Streams the gate may reset for a client's errors on one connection.
+const H2_MAX_ERROR_RESETS: usize = 256;
+
 /// How long idle keep-alive connections may send one more request after a stop: half the
 /// grace period, at most 2 s (the rest of the grace period is for requests in flight).
 fn drain_idle(grace_period: std::time::Duration) -> std::time::Duration {
@@ -261,6 +279,7 @@ fn build_server(gate: Arc<Gate>, sighup: bool, upgrade: bool) -> Result<Server, 
     };
     let app = |gate: &Arc<Gate>, caps: Arc<[Arc<ConnectionCap>]>| {
         let mut proxy = pingora::proxy::http_proxy(&conf, GateProxy::new(gate.clone()));
+        proxy.h2_options = Some(h2_options(cfg.proxy.h2_max_concurrent_streams));
         let mut options = HttpServerOptions::default();
         // Pingora counts the reuses after the first request.
         options.keepalive_request_limit = Some(cfg.proxy.max_requests_per_connection - 1);

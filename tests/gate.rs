@@ -988,3 +988,89 @@ async fn tls_listener_speaks_http2() {
     assert_eq!(resp.headers()["cache-control"], "no-store, private");
     assert_eq!(up.requests().len(), 1);
 }
+
+/// `[proxy] h2_max_concurrent_streams`: one HTTP/2 connection never has more requests in
+/// the gate than that; the rest wait at the client and are served as streams finish.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http2_streams_per_connection_are_capped() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+    // An upstream that holds every request until the test lets one go.
+    let in_flight = Arc::new(AtomicUsize::new(0));
+    let most = Arc::new(AtomicUsize::new(0));
+    let release = Arc::new(tokio::sync::Semaphore::new(0));
+    let (i, m, r) = (in_flight.clone(), most.clone(), release.clone());
+    let up = common::server::Loopback::http(move |_req| {
+        let (i, m, r) = (i.clone(), m.clone(), r.clone());
+        async move {
+            let now = i.fetch_add(1, Ordering::SeqCst) + 1;
+            m.fetch_max(now, Ordering::SeqCst);
+            r.acquire().await.unwrap().forget();
+            i.fetch_sub(1, Ordering::SeqCst);
+            hyper::Response::new(http_body_util::Full::new(bytes::Bytes::from("held")))
+        }
+    })
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let cert = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).unwrap();
+    let (cert_file, key_file) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+    std::fs::write(&cert_file, cert.cert.pem()).unwrap();
+    std::fs::write(&key_file, cert.signing_key.serialize_pem()).unwrap();
+    let gate = start_gate(GateSpec {
+        upstreams: vec![up.addr()],
+        tls: Some((cert_file, key_file)),
+        proxy_extra: "h2_max_concurrent_streams = 2\n",
+        ..Default::default()
+    })
+    .await;
+    let tls = gate.tls.unwrap();
+    let c = reqwest::Client::builder()
+        .no_proxy()
+        .http2_prior_knowledge()
+        .add_root_certificate(reqwest::Certificate::from_pem(cert.cert.pem().as_bytes()).unwrap())
+        .resolve("localhost", tls)
+        .build()
+        .unwrap();
+    let url = format!("https://localhost:{}/", tls.port());
+    let requests: Vec<_> = (0..6)
+        .map(|_| {
+            let (c, url) = (c.clone(), url.clone());
+            tokio::spawn(async move {
+                let r = c.get(&url).header(XFF, "192.0.2.1").send().await.unwrap();
+                (r.status(), r.version())
+            })
+        })
+        .collect();
+    // The cap is reached; then they go one by one, and each time another one comes in.
+    eventually(
+        Duration::from_secs(10),
+        "two requests held at the upstream",
+        || {
+            let i = in_flight.clone();
+            async move { (i.load(Ordering::SeqCst) == 2).then_some(()) }
+        },
+    )
+    .await;
+    for _ in 0..6 {
+        eventually(
+            Duration::from_secs(10),
+            "a request held at the upstream",
+            || {
+                let i = in_flight.clone();
+                async move { (i.load(Ordering::SeqCst) >= 1).then_some(()) }
+            },
+        )
+        .await;
+        release.add_permits(1);
+    }
+    for r in requests {
+        let (status, version) = r.await.unwrap();
+        assert_eq!(status, 200);
+        assert_eq!(version, reqwest::Version::HTTP_2);
+    }
+    assert_eq!(
+        most.load(Ordering::SeqCst),
+        2,
+        "at most 2 streams of the one connection at once, and the cap was reached"
+    );
+}

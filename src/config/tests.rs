@@ -655,3 +655,19 @@ fn upgrade_socket_is_an_absolute_socket_path() {
         );
     }
 }
+
+#[test]
+fn http2_streams_per_connection() {
+    assert_eq!(load(MIN).unwrap().proxy.h2_max_concurrent_streams, 100);
+    let c = load(&format!("{MIN}\n[proxy]\nh2_max_concurrent_streams = 8\n")).unwrap();
+    assert_eq!(c.proxy.h2_max_concurrent_streams, 8);
+    for bad in ["0", "1001"] {
+        let e = err(&format!(
+            "{MIN}\n[proxy]\nh2_max_concurrent_streams = {bad}\n"
+        ));
+        assert!(
+            e.contains("proxy.h2_max_concurrent_streams") && e.contains(bad),
+            "{bad}: {e}"
+        );
+    }
+}

@@ -38,6 +38,10 @@ fn restart_required(old: &Config, new: &Config) -> Vec<String> {
         old.proxy.shutdown_timeout != new.proxy.shutdown_timeout,
     );
     check(
+        "proxy.h2_max_concurrent_streams",
+        old.proxy.h2_max_concurrent_streams != new.proxy.h2_max_concurrent_streams,
+    );
+    check(
         "proxy.upgrade_socket",
         old.proxy.upgrade_socket != new.proxy.upgrade_socket,
     );
