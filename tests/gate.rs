@@ -1074,3 +1074,100 @@ async fn http2_streams_per_connection_are_capped() {
         "at most 2 streams of the one connection at once, and the cap was reached"
     );
 }
+
+/// The rapid-reset attack (CVE-2023-44487): a client that opens streams and resets each at
+/// once is sent GOAWAY (ENHANCE_YOUR_CALM) and loses the connection after a bounded number
+/// of streams, while at most `h2_max_concurrent_streams` of them are ever in the gate.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http2_rapid_reset_loses_the_connection() {
+    let up = Upstream::start("a").await;
+    let dir = tempfile::tempdir().unwrap();
+    let cert = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).unwrap();
+    let (cert_file, key_file) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+    std::fs::write(&cert_file, cert.cert.pem()).unwrap();
+    std::fs::write(&key_file, cert.signing_key.serialize_pem()).unwrap();
+    let gate = start_gate(GateSpec {
+        upstreams: vec![up.addr],
+        tls: Some((cert_file, key_file)),
+        ..Default::default()
+    })
+    .await;
+    let tls_addr = gate.tls.unwrap();
+    let mut roots = tokio_rustls::rustls::RootCertStore::empty();
+    roots.add(cert.cert.der().clone()).unwrap();
+    let provider = std::sync::Arc::new(tokio_rustls::rustls::crypto::ring::default_provider());
+    let mut config = tokio_rustls::rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    config.alpn_protocols = vec![b"h2".to_vec()];
+    let tcp = tokio::net::TcpStream::connect(tls_addr).await.unwrap();
+    let stream = tokio_rustls::TlsConnector::from(std::sync::Arc::new(config))
+        .connect("localhost".try_into().unwrap(), tcp)
+        .await
+        .unwrap();
+    let (mut client, connection) = h2::client::handshake(stream).await.unwrap();
+    let driver = tokio::spawn(connection);
+    let mut sent = 0;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    let refused = loop {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "still connected after {sent} reset streams"
+        );
+        if sent > 10_000 {
+            panic!("10000 streams reset without losing the connection");
+        }
+        client = match client.ready().await {
+            Ok(c) => c,
+            Err(e) => break e,
+        };
+        let req = hyper::Request::get(format!("https://localhost:{}/", tls_addr.port()))
+            .header(XFF, "192.0.2.1")
+            .body(())
+            .unwrap();
+        match client.send_request(req, true) {
+            Ok((_, mut stream)) => stream.send_reset(h2::Reason::CANCEL),
+            Err(e) => break e,
+        }
+        sent += 1;
+    };
+    let closed = tokio::time::timeout(Duration::from_secs(10), driver)
+        .await
+        .expect("the connection ends")
+        .unwrap();
+    let why = closed.err().map(|e| e.to_string()).unwrap_or_default();
+    // GOAWAY with ENHANCE_YOUR_CALM (h2's reset guard, as the gate configures it), or the
+    // connection already gone when the client writes again after it.
+    assert!(
+        refused.reason() == Some(h2::Reason::ENHANCE_YOUR_CALM) || refused.is_io(),
+        "after {sent}: {refused} / {why}"
+    );
+    // Streams are taken up as fast as they come, so most resets come after that and count
+    // only toward the gate's own limit; still a few thousand at most, never unbounded.
+    assert!(sent < 5000, "the guard took {sent} reset streams to act");
+    let upstream = up.requests().len();
+    assert!(
+        upstream < sent,
+        "{upstream} of {sent} reset requests reached the upstream"
+    );
+    // The gate itself is fine: a new connection is served.
+    let c = reqwest::Client::builder()
+        .no_proxy()
+        .add_root_certificate(reqwest::Certificate::from_pem(cert.cert.pem().as_bytes()).unwrap())
+        .resolve("localhost", tls_addr)
+        .build()
+        .unwrap();
+    let resp = c
+        .get(format!("https://localhost:{}/", tls_addr.port()))
+        .header(XFF, "192.0.2.1")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        (resp.status().as_u16(), resp.version()),
+        (200, reqwest::Version::HTTP_2)
+    );
+    eprintln!("rapid reset: connection lost after {sent} reset streams ({upstream} reached the upstream): {refused}");
+}
