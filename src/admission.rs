@@ -13,6 +13,7 @@ use crate::listener::ProxyProtocolListener;
 use crate::proxy_protocol::{self, Header, Parsed, Version};
 use async_trait::async_trait;
 use pingora::apps::ServerApp;
+use pingora::listeners::tls::Acceptor;
 use pingora::protocols::l4::socket::SocketAddr as PeerSocket;
 use pingora::protocols::l4::stream::Stream as TcpStream;
 use pingora::protocols::{GetSocketDigest, SocketDigest, Stream};
@@ -37,6 +38,8 @@ pub struct ProxyProtocolApp<A> {
     /// The second of the last rejection logged, and how many were not logged since.
     last_logged: AtomicU64,
     unlogged: AtomicU64,
+    /// With `tls = true`: the TLS handshake after the header.
+    tls: Option<Acceptor>,
 }
 
 /// Why a connection was closed: the metric's `reason`, and the detail for the log.
@@ -46,7 +49,13 @@ struct Refused {
 }
 
 impl<A> ProxyProtocolApp<A> {
-    pub fn new(inner: A, listener: ProxyProtocolListener, gate: Arc<Gate>) -> Self {
+    /// `tls`: the acceptor of a `tls = true` listener.
+    pub fn new(
+        inner: A,
+        listener: ProxyProtocolListener,
+        gate: Arc<Gate>,
+        tls: Option<Acceptor>,
+    ) -> Self {
         ProxyProtocolApp {
             inner: Arc::new(inner),
             label: listener.addr.to_string(),
@@ -54,13 +63,14 @@ impl<A> ProxyProtocolApp<A> {
             gate,
             last_logged: AtomicU64::new(0),
             unlogged: AtomicU64::new(0),
+            tls,
         }
     }
 
     /// Read and check the header; on success the stream with its peer replaced. A refusal
     /// is counted while the connection is still open, so whoever sees it closed sees it
     /// counted.
-    async fn admit(&self, stream: Stream) -> Option<(Stream, Header)> {
+    async fn admit(&self, stream: Stream) -> Option<(Box<TcpStream>, Header)> {
         let mut tcp = match stream.into_any().downcast::<TcpStream>() {
             Ok(tcp) => tcp,
             Err(_other) => {
@@ -213,6 +223,25 @@ impl<A: ServerApp + Send + Sync + 'static> ServerApp for ProxyProtocolApp<A> {
             .proxy_protocol_headers
             .with_label_values(&[&self.label, version, kind])
             .inc();
+        let stream: Stream = match &self.tls {
+            None => stream,
+            // The balancer passes TLS through: the handshake follows the header, within the
+            // header deadline a request gets (the pupil's client does it).
+            Some(acceptor) => {
+                let limit = self.gate.runtime().config.proxy.header_timeout;
+                match tokio::time::timeout(limit, acceptor.tls_handshake(*stream)).await {
+                    Ok(Ok(tls)) => Box::new(tls),
+                    Ok(Err(e)) => {
+                        tracing::debug!(listener = %self.label, error = %e, "TLS handshake failed");
+                        return None;
+                    }
+                    Err(_) => {
+                        tracing::debug!(listener = %self.label, "TLS handshake timed out");
+                        return None;
+                    }
+                }
+            }
+        };
         // Keep-alive requests on this connection stay here: the header is read once.
         let mut next = self.inner.process_new(stream, shutdown).await;
         while let Some(stream) = next {

@@ -43,6 +43,7 @@ pub struct ListenerFile {
     pub proxy_protocol_from: Option<Vec<String>>,
     pub proxy_protocol_timeout: Option<String>,
     pub max_connections: Option<usize>,
+    pub tls: Option<bool>,
 }
 
 /// How long a client gets for a whole request header when `[proxy]` does not say.
@@ -91,6 +92,8 @@ pub struct ProxyProtocolListener {
     pub timeout: Duration,
     /// Open connections at most; one more is answered a 503 page.
     pub max_connections: usize,
+    /// TLS after the header (HTTP/1.1 and HTTP/2 by ALPN), with `[proxy]`'s certificate.
+    pub tls: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -353,6 +356,7 @@ fn listener(
         for (k, set) in [
             ("proxy_protocol_from", t.proxy_protocol_from.is_some()),
             ("proxy_protocol_timeout", t.proxy_protocol_timeout.is_some()),
+            ("tls", t.tls == Some(true)),
         ] {
             if set {
                 return Err(SettingError::invalid(
@@ -395,11 +399,16 @@ fn listener(
         from,
         timeout,
         max_connections,
+        tls: t.tls == Some(true),
     }))
 }
 
 fn tls(p: &ProxyFile) -> Result<Option<TlsConfig>, SettingError> {
+    // A PROXY protocol listener with `tls = true` uses the same certificate.
+    let for_tables = p.listener.iter().flatten().any(|t| t.tls == Some(true));
     let listen = match &p.tls_listen {
+        None if for_tables => Vec::new(),
+        Some(l) if l.is_empty() && for_tables => Vec::new(),
         None => {
             for (key, set) in [
                 ("proxy.tls_cert_file", &p.tls_cert_file),
@@ -409,7 +418,7 @@ fn tls(p: &ProxyFile) -> Result<Option<TlsConfig>, SettingError> {
                     return Err(SettingError::invalid(
                         key,
                         format!("{v:?}"),
-                        "only used with proxy.tls_listen",
+                        "only used with proxy.tls_listen or a [[proxy.listener]] with tls = true",
                     ));
                 }
             }
@@ -433,7 +442,7 @@ fn pem_file(key: &str, v: &Option<String>) -> Result<PathBuf, SettingError> {
     let Some(v) = v else {
         return Err(SettingError::missing(
             key,
-            "proxy.tls_listen needs a PEM certificate chain and key",
+            "proxy.tls_listen and tls = true need a PEM certificate chain and key",
         ));
     };
     let text = std::fs::read_to_string(v)

@@ -197,6 +197,22 @@ fn l4_buffer() -> L4BufferSettings {
     L4BufferSettings::default().write(WRITE_BUFFER)
 }
 
+/// The TLS settings of the TLS listeners (and of PROXY protocol listeners with `tls = true`):
+/// Mozilla's intermediate profile, HTTP/2 and HTTP/1.1 by ALPN.
+fn tls_settings(tls: &crate::listener::TlsConfig) -> Result<TlsSettings, ServerError> {
+    let mut settings = TlsSettings::intermediate(
+        &tls.cert_file.display().to_string(),
+        &tls.key_file.display().to_string(),
+    )
+    .map_err(|e| ServerError::Tls {
+        cert: tls.cert_file.display().to_string(),
+        key: tls.key_file.display().to_string(),
+        message: e.to_string(),
+    })?;
+    settings.enable_h2();
+    Ok(settings)
+}
+
 /// HTTP/2 on the TLS listeners: Pingora's bounded defaults (header list size), the configured
 /// streams per connection, and the rapid-reset guard (CVE-2023-44487) stated rather than
 /// left to a library default: a connection whose client resets more than
@@ -313,16 +329,7 @@ fn build_server(gate: Arc<Gate>, sighup: bool, upgrade: bool) -> Result<Server, 
     }
     if let Some(tls) = &cfg.proxy.tls {
         for addr in &tls.listen {
-            let mut settings = TlsSettings::intermediate(
-                &tls.cert_file.display().to_string(),
-                &tls.key_file.display().to_string(),
-            )
-            .map_err(|e| ServerError::Tls {
-                cert: tls.cert_file.display().to_string(),
-                key: tls.key_file.display().to_string(),
-                message: e.to_string(),
-            })?;
-            settings.enable_h2();
+            let settings = tls_settings(tls)?;
             proxy.add_listener(
                 ListenerConfig::tcp(addr.to_string())
                     .tls(settings)
@@ -334,10 +341,15 @@ fn build_server(gate: Arc<Gate>, sighup: bool, upgrade: bool) -> Result<Server, 
     // Each PROXY protocol listener is a service of its own: the header is read before the
     // proxy sees the connection, with that listener's balancers and timeout.
     for l in &cfg.proxy.proxy_protocol {
+        let acceptor = match (&cfg.proxy.tls, l.tls) {
+            (Some(tls), true) => Some(tls_settings(tls)?.build()),
+            _ => None,
+        };
         let app = ProxyProtocolApp::new(
             app(&gate, caps(&mut std::iter::once(l.addr))),
             l.clone(),
             gate.clone(),
+            acceptor,
         );
         let mut service = Service::new(
             format!("poortwachter proxy {} (PROXY protocol)", l.addr),

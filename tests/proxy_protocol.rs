@@ -411,3 +411,101 @@ async fn v2_rejections_are_counted() {
     }
     assert!(upstream.requests().is_empty());
 }
+
+/// A TLS client config trusting `cert`, offering `alpn`.
+fn tls_client(
+    cert: &rcgen::CertifiedKey<rcgen::KeyPair>,
+    alpn: &[u8],
+) -> tokio_rustls::TlsConnector {
+    use tokio_rustls::rustls;
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(cert.cert.der().clone()).unwrap();
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    let mut config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    config.alpn_protocols = vec![alpn.to_vec()];
+    tokio_rustls::TlsConnector::from(std::sync::Arc::new(config))
+}
+
+/// `tls = true`: a balancer that passes TLS through sends the PROXY header first, then the
+/// pupil's TLS handshake follows on the same connection. The gate reads the header, does
+/// the handshake with `[proxy]`'s certificate, and judges the pupil by the header's source,
+/// over HTTP/1.1 and HTTP/2 (ALPN).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tls_listener_reads_the_header_before_the_handshake() {
+    let up = Upstream::start("a").await;
+    let dir = tempfile::tempdir().unwrap();
+    let cert = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).unwrap();
+    let (cert_file, key_file) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+    std::fs::write(&cert_file, cert.cert.pem()).unwrap();
+    std::fs::write(&key_file, cert.signing_key.serialize_pem()).unwrap();
+    let gate = start_gate(GateSpec {
+        upstreams: vec![up.addr],
+        trusted: vec![],
+        tls: Some((cert_file, key_file)),
+        proxy_protocol: Some(
+            "proxy_protocol = \"v1\"\nproxy_protocol_from = [\"127.0.0.1/32\"]\ntls = true".into(),
+        ),
+        ..GateSpec::default()
+    })
+    .await;
+    let addr = gate.proxy_protocol.unwrap();
+    let connect = |src: &'static str, alpn: &'static [u8]| {
+        let cert = &cert;
+        async move {
+            let mut tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+            tcp.write_all(format!("PROXY TCP4 {src} 127.0.0.1 40000 443\r\n").as_bytes())
+                .await
+                .unwrap();
+            tls_client(cert, alpn)
+                .connect("localhost".try_into().unwrap(), tcp)
+                .await
+                .expect("TLS handshake after the PROXY header")
+        }
+    };
+
+    // HTTP/1.1: a registered school's pupil, then an unregistered address.
+    for (src, want) in [
+        ("192.0.2.1", "HTTP/1.1 200"),
+        ("203.0.113.50", "HTTP/1.1 403"),
+    ] {
+        let mut tls = connect(src, b"http/1.1").await;
+        tls.write_all(get("").as_bytes()).await.unwrap();
+        let mut out = Vec::new();
+        tokio::time::timeout(Duration::from_secs(5), tls.read_to_end(&mut out))
+            .await
+            .unwrap()
+            .ok();
+        let text = String::from_utf8_lossy(&out);
+        assert!(text.starts_with(want), "{src}: {text}");
+    }
+    let seen = up.requests();
+    assert_eq!(seen.len(), 1);
+    assert_eq!(seen[0].all("x-forwarded-for"), vec!["192.0.2.1"]);
+
+    // HTTP/2 by ALPN on the same listener.
+    let tls = connect("192.0.2.1", b"h2").await;
+    assert_eq!(tls.get_ref().1.alpn_protocol(), Some(&b"h2"[..]));
+    let (mut client, connection) = h2::client::handshake(tls).await.unwrap();
+    tokio::spawn(connection);
+    let req = hyper::Request::get(format!("https://localhost:{}/", addr.port()))
+        .body(())
+        .unwrap();
+    let (resp, _) = client.send_request(req, true).unwrap();
+    let resp = resp.await.unwrap();
+    assert_eq!(resp.status(), 200);
+    assert_eq!(up.requests().len(), 2);
+    assert_eq!(up.requests()[1].all("x-forwarded-for"), vec!["192.0.2.1"]);
+
+    // Each of the three connections had its header read and counted.
+    let accepted = metric(
+        &gate.metrics().await,
+        &format!(
+            "poortwachter_proxy_protocol_headers_total{{kind=\"proxy\",listener=\"{addr}\",version=\"v1\"}}"
+        ),
+    );
+    assert_eq!(accepted, Some(3.0));
+}

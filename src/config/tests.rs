@@ -401,6 +401,14 @@ fn bad_values_are_named() {
             format!("{MIN}\n[proxy]\ntls_cert_file = \"c.pem\"\n"),
             "proxy.tls_cert_file",
         ),
+        (
+            format!("{MIN}\n[[proxy.listener]]\naddr = \"127.0.0.1:9443\"\nproxy_protocol = \"v2\"\nproxy_protocol_from = [\"10.0.0.0/24\"]\ntls = true\n"),
+            "proxy.tls_cert_file",
+        ),
+        (
+            format!("{MIN}\n[[proxy.listener]]\naddr = \"127.0.0.1:9443\"\ntls = true\n"),
+            "proxy.listener[0].tls",
+        ),
         (MIN.replace("[\"127.0.0.1:8081\"]", "[]"), "upstream.addrs"),
         (
             MIN.replace("[upstream]\naddrs = [\"127.0.0.1:8081\"]", ""),
