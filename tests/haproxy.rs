@@ -194,3 +194,60 @@ async fn haproxy_send_proxy_v1_and_v2_carry_the_pupils_address() {
         "blocked requests never reach the upstream"
     );
 }
+
+/// TLS passed through: HAProxy in TCP mode sends the PROXY v2 header, then the pupil's own
+/// TLS handshake reaches a `tls = true` listener, which judges the header's source.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn haproxy_passes_tls_through_after_the_header() {
+    let upstream = Upstream::start("afname").await;
+    let dir = tempfile::tempdir().unwrap();
+    let cert = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).unwrap();
+    let (cert_file, key_file) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+    std::fs::write(&cert_file, cert.cert.pem()).unwrap();
+    std::fs::write(&key_file, cert.signing_key.serialize_pem()).unwrap();
+    let g = start_gate(GateSpec {
+        upstreams: vec![upstream.addr],
+        trusted: vec![],
+        allowlist: Some(ALLOWLIST.to_string()),
+        tls: Some((cert_file, key_file)),
+        proxy_protocol: Some(
+            "proxy_protocol = \"v2\"\nproxy_protocol_from = [\"127.0.0.1/32\"]\ntls = true"
+                .to_string(),
+        ),
+        ..GateSpec::default()
+    })
+    .await;
+    let lb = start_haproxy(g.proxy_protocol.unwrap());
+    for (from, want) in [
+        ("127.0.0.79", "HTTP/1.1 200"),
+        ("127.0.0.202", "HTTP/1.1 403"),
+    ] {
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        socket
+            .bind(SocketAddr::new(from.parse::<IpAddr>().unwrap(), 0))
+            .unwrap();
+        let tcp = socket.connect(lb.v2).await.unwrap();
+        let mut tls = common::tls_client(&cert, b"http/1.1")
+            .connect("localhost".try_into().unwrap(), tcp)
+            .await
+            .expect("the pupil's TLS handshake through haproxy");
+        tls.write_all(
+            b"GET /toets HTTP/1.1\r\nHost: afname.example.nl\r\nConnection: close\r\n\r\n",
+        )
+        .await
+        .unwrap();
+        let mut out = Vec::new();
+        let _ = tokio::time::timeout(Duration::from_secs(10), tls.read_to_end(&mut out))
+            .await
+            .expect("an answer through haproxy within 10 s");
+        let answer = String::from_utf8_lossy(&out);
+        assert!(answer.starts_with(want), "{from}: {answer}");
+    }
+    let seen = upstream.requests();
+    assert_eq!(
+        seen.len(),
+        1,
+        "the blocked pupil never reaches the upstream"
+    );
+    assert_eq!(seen[0].header("x-forwarded-for"), Some("127.0.0.79"));
+}

@@ -412,24 +412,6 @@ async fn v2_rejections_are_counted() {
     assert!(upstream.requests().is_empty());
 }
 
-/// A TLS client config trusting `cert`, offering `alpn`.
-fn tls_client(
-    cert: &rcgen::CertifiedKey<rcgen::KeyPair>,
-    alpn: &[u8],
-) -> tokio_rustls::TlsConnector {
-    use tokio_rustls::rustls;
-    let mut roots = rustls::RootCertStore::empty();
-    roots.add(cert.cert.der().clone()).unwrap();
-    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
-    let mut config = rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    config.alpn_protocols = vec![alpn.to_vec()];
-    tokio_rustls::TlsConnector::from(std::sync::Arc::new(config))
-}
-
 /// `tls = true`: a balancer that passes TLS through sends the PROXY header first, then the
 /// pupil's TLS handshake follows on the same connection. The gate reads the header, does
 /// the handshake with `[proxy]`'s certificate, and judges the pupil by the header's source,
@@ -460,7 +442,7 @@ async fn a_tls_listener_reads_the_header_before_the_handshake() {
             tcp.write_all(format!("PROXY TCP4 {src} 127.0.0.1 40000 443\r\n").as_bytes())
                 .await
                 .unwrap();
-            tls_client(cert, alpn)
+            common::tls_client(cert, alpn)
                 .connect("localhost".try_into().unwrap(), tcp)
                 .await
                 .expect("TLS handshake after the PROXY header")
