@@ -108,9 +108,6 @@ fn report(urls: &[String], token_file: &std::path::Path) -> anyhow::Result<ExitC
         .map_err(|e| anyhow::anyhow!("--token-file {}: {e}", token_file.display()))?;
     let token = String::from_utf8(token)
         .map_err(|_| anyhow::anyhow!("--token-file {}: not UTF-8", token_file.display()))?;
-    let client = reqwest::Client::builder()
-        .timeout(std::time::Duration::from_secs(10))
-        .build()?;
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
@@ -118,20 +115,11 @@ fn report(urls: &[String], token_file: &std::path::Path) -> anyhow::Result<ExitC
     let (mut replicas, mut unreachable) = (Vec::new(), Vec::new());
     for url in urls {
         let target = would_block_url(url);
-        let fetched = rt.block_on(async {
-            let resp = client
-                .get(&target)
-                .bearer_auth(&token)
-                .send()
-                .await
-                .map_err(|e| e.to_string())?;
-            let status = resp.status();
-            if !status.is_success() {
-                return Err(format!("answered {status}"));
-            }
-            let body = resp.bytes().await.map_err(|e| e.to_string())?;
-            serde_json::from_slice::<serde_json::Value>(&body).map_err(|e| format!("not JSON: {e}"))
-        });
+        let fetched = rt.block_on(crate::report::fetch(
+            &target,
+            &token,
+            std::time::Duration::from_secs(10),
+        ));
         match fetched.and_then(|doc| merged.merge_json(&doc).map(|()| doc)) {
             Ok(doc) => replicas.push(serde_json::json!({
                 "url": target, "entries": doc["entries"], "since": doc["since"],

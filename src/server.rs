@@ -413,23 +413,11 @@ fn carry_over_report(gate: &Gate) {
             .enable_all()
             .build()
             .map_err(|e| e.to_string())?;
-        runtime.block_on(async {
-            let client = reqwest::Client::builder()
-                .timeout(std::time::Duration::from_secs(5))
-                .build()
-                .map_err(|e| e.to_string())?;
-            let resp = client
-                .get(&url)
-                .bearer_auth(&token)
-                .send()
-                .await
-                .map_err(|e| e.to_string())?;
-            if !resp.status().is_success() {
-                return Err(format!("answered {}", resp.status()));
-            }
-            let body = resp.bytes().await.map_err(|e| e.to_string())?;
-            serde_json::from_slice(&body).map_err(|e| format!("not JSON: {e}"))
-        })
+        runtime.block_on(crate::report::fetch(
+            &url,
+            &token,
+            std::time::Duration::from_secs(5),
+        ))
     })();
     match fetched.and_then(|doc| gate.would_block.merge_json(&doc).map(|()| doc)) {
         Ok(doc) => tracing::info!(

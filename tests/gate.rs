@@ -953,10 +953,7 @@ async fn forwarded_header_mode() {
 async fn tls_listener_speaks_http2() {
     let up = Upstream::start("a").await;
     let dir = tempfile::tempdir().unwrap();
-    let cert = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).unwrap();
-    let (cert_file, key_file) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
-    std::fs::write(&cert_file, cert.cert.pem()).unwrap();
-    std::fs::write(&key_file, cert.signing_key.serialize_pem()).unwrap();
+    let (cert, cert_file, key_file) = common::self_signed(dir.path());
     let gate = start_gate(GateSpec {
         upstreams: vec![up.addr],
         tls: Some((cert_file, key_file)),
@@ -1012,10 +1009,7 @@ async fn http2_streams_per_connection_are_capped() {
     })
     .await;
     let dir = tempfile::tempdir().unwrap();
-    let cert = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).unwrap();
-    let (cert_file, key_file) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
-    std::fs::write(&cert_file, cert.cert.pem()).unwrap();
-    std::fs::write(&key_file, cert.signing_key.serialize_pem()).unwrap();
+    let (cert, cert_file, key_file) = common::self_signed(dir.path());
     let gate = start_gate(GateSpec {
         upstreams: vec![up.addr()],
         tls: Some((cert_file, key_file)),
@@ -1082,10 +1076,7 @@ async fn http2_streams_per_connection_are_capped() {
 async fn http2_rapid_reset_loses_the_connection() {
     let up = Upstream::start("a").await;
     let dir = tempfile::tempdir().unwrap();
-    let cert = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).unwrap();
-    let (cert_file, key_file) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
-    std::fs::write(&cert_file, cert.cert.pem()).unwrap();
-    std::fs::write(&key_file, cert.signing_key.serialize_pem()).unwrap();
+    let (cert, cert_file, key_file) = common::self_signed(dir.path());
     let gate = start_gate(GateSpec {
         upstreams: vec![up.addr],
         tls: Some((cert_file, key_file)),

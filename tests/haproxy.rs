@@ -201,10 +201,7 @@ async fn haproxy_send_proxy_v1_and_v2_carry_the_pupils_address() {
 async fn haproxy_passes_tls_through_after_the_header() {
     let upstream = Upstream::start("afname").await;
     let dir = tempfile::tempdir().unwrap();
-    let cert = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).unwrap();
-    let (cert_file, key_file) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
-    std::fs::write(&cert_file, cert.cert.pem()).unwrap();
-    std::fs::write(&key_file, cert.signing_key.serialize_pem()).unwrap();
+    let (cert, cert_file, key_file) = common::self_signed(dir.path());
     let g = start_gate(GateSpec {
         upstreams: vec![upstream.addr],
         trusted: vec![],

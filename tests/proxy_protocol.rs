@@ -420,10 +420,7 @@ async fn v2_rejections_are_counted() {
 async fn a_tls_listener_reads_the_header_before_the_handshake() {
     let up = Upstream::start("a").await;
     let dir = tempfile::tempdir().unwrap();
-    let cert = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).unwrap();
-    let (cert_file, key_file) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
-    std::fs::write(&cert_file, cert.cert.pem()).unwrap();
-    std::fs::write(&key_file, cert.signing_key.serialize_pem()).unwrap();
+    let (cert, cert_file, key_file) = common::self_signed(dir.path());
     let gate = start_gate(GateSpec {
         upstreams: vec![up.addr],
         trusted: vec![],

@@ -148,3 +148,18 @@ pub fn tls_client(
     config.alpn_protocols = vec![alpn.to_vec()];
     tokio_rustls::TlsConnector::from(std::sync::Arc::new(config))
 }
+
+/// A self-signed certificate for `localhost` and its PEM chain and key files in `dir`.
+pub fn self_signed(
+    dir: &std::path::Path,
+) -> (
+    rcgen::CertifiedKey<rcgen::KeyPair>,
+    std::path::PathBuf,
+    std::path::PathBuf,
+) {
+    let cert = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).unwrap();
+    let (cert_file, key_file) = (dir.join("cert.pem"), dir.join("key.pem"));
+    std::fs::write(&cert_file, cert.cert.pem()).unwrap();
+    std::fs::write(&key_file, cert.signing_key.serialize_pem()).unwrap();
+    (cert, cert_file, key_file)
+}
