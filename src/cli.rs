@@ -31,9 +31,10 @@ pub enum Command {
     Run {
         #[arg(long, value_name = "FILE")]
         config: PathBuf,
-        /// Take the listening sockets over from the running gate: get ready, wait on
-        /// `[proxy] upgrade_socket`, then send the running gate SIGQUIT. It hands its sockets
-        /// over, drains and exits; no connection is refused in between.
+        /// Take the listening sockets over from the running gate: get ready, then wait on
+        /// `[proxy] upgrade_socket` until the running gate is sent SIGQUIT (by the operator;
+        /// SIGUSR2 to it does all of this by itself). It hands its sockets over, drains and
+        /// exits; no connection is refused in between.
         #[arg(long)]
         upgrade: bool,
     },
@@ -108,18 +109,11 @@ fn report(urls: &[String], token_file: &std::path::Path) -> anyhow::Result<ExitC
         .map_err(|e| anyhow::anyhow!("--token-file {}: {e}", token_file.display()))?;
     let token = String::from_utf8(token)
         .map_err(|_| anyhow::anyhow!("--token-file {}: not UTF-8", token_file.display()))?;
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
     let merged = crate::report::WouldBlockReport::default();
     let (mut replicas, mut unreachable) = (Vec::new(), Vec::new());
     for url in urls {
         let target = would_block_url(url);
-        let fetched = rt.block_on(crate::report::fetch(
-            &target,
-            &token,
-            std::time::Duration::from_secs(10),
-        ));
+        let fetched = crate::report::fetch(&target, &token, std::time::Duration::from_secs(10));
         match fetched.and_then(|doc| merged.merge_json(&doc).map(|()| doc)) {
             Ok(doc) => replicas.push(serde_json::json!({
                 "url": target, "entries": doc["entries"], "since": doc["since"],

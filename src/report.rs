@@ -290,27 +290,34 @@ fn parse_report(doc: &serde_json::Value) -> Result<Parsed, String> {
 }
 
 /// Another gate's report: `GET url` (its `/would-block`) with the admin token, as JSON.
-/// For `report --merge` and the hand-over of an upgrade.
-pub async fn fetch(
+/// For `report --merge` and the hand-over of an upgrade; blocks the calling thread (neither
+/// runs inside a runtime).
+pub fn fetch(
     url: &str,
     token: &str,
     timeout: std::time::Duration,
 ) -> Result<serde_json::Value, String> {
-    let client = reqwest::Client::builder()
-        .timeout(timeout)
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
         .build()
         .map_err(|e| e.to_string())?;
-    let resp = client
-        .get(url)
-        .bearer_auth(token)
-        .send()
-        .await
-        .map_err(|e| e.to_string())?;
-    if !resp.status().is_success() {
-        return Err(format!("answered {}", resp.status()));
-    }
-    let body = resp.bytes().await.map_err(|e| e.to_string())?;
-    serde_json::from_slice(&body).map_err(|e| format!("not JSON: {e}"))
+    runtime.block_on(async {
+        let client = reqwest::Client::builder()
+            .timeout(timeout)
+            .build()
+            .map_err(|e| e.to_string())?;
+        let resp = client
+            .get(url)
+            .bearer_auth(token)
+            .send()
+            .await
+            .map_err(|e| e.to_string())?;
+        if !resp.status().is_success() {
+            return Err(format!("answered {}", resp.status()));
+        }
+        let body = resp.bytes().await.map_err(|e| e.to_string())?;
+        serde_json::from_slice(&body).map_err(|e| format!("not JSON: {e}"))
+    })
 }
 
 fn rfc3339(t: OffsetDateTime) -> String {

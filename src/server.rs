@@ -408,17 +408,7 @@ fn carry_over_report(gate: &Gate) {
         });
     }
     let url = format!("http://{addr}/would-block");
-    let fetched = (|| -> Result<serde_json::Value, String> {
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .map_err(|e| e.to_string())?;
-        runtime.block_on(crate::report::fetch(
-            &url,
-            &token,
-            std::time::Duration::from_secs(5),
-        ))
-    })();
+    let fetched = crate::report::fetch(&url, &token, std::time::Duration::from_secs(5));
     match fetched.and_then(|doc| gate.would_block.merge_json(&doc).map(|()| doc)) {
         Ok(doc) => tracing::info!(
             entries = %doc["entries"],

@@ -961,12 +961,7 @@ async fn tls_listener_speaks_http2() {
     })
     .await;
     let tls = gate.tls.unwrap();
-    let c = reqwest::Client::builder()
-        .no_proxy()
-        .add_root_certificate(reqwest::Certificate::from_pem(cert.cert.pem().as_bytes()).unwrap())
-        .resolve("localhost", tls)
-        .build()
-        .unwrap();
+    let c = common::https_client(&cert, tls).build().unwrap();
     let url = format!("https://localhost:{}/", tls.port());
     let resp = c.get(&url).header(XFF, "192.0.2.1").send().await.unwrap();
     assert_eq!(resp.status(), 200);
@@ -1018,11 +1013,8 @@ async fn http2_streams_per_connection_are_capped() {
     })
     .await;
     let tls = gate.tls.unwrap();
-    let c = reqwest::Client::builder()
-        .no_proxy()
+    let c = common::https_client(&cert, tls)
         .http2_prior_knowledge()
-        .add_root_certificate(reqwest::Certificate::from_pem(cert.cert.pem().as_bytes()).unwrap())
-        .resolve("localhost", tls)
         .build()
         .unwrap();
     let url = format!("https://localhost:{}/", tls.port());
@@ -1084,17 +1076,8 @@ async fn http2_rapid_reset_loses_the_connection() {
     })
     .await;
     let tls_addr = gate.tls.unwrap();
-    let mut roots = tokio_rustls::rustls::RootCertStore::empty();
-    roots.add(cert.cert.der().clone()).unwrap();
-    let provider = std::sync::Arc::new(tokio_rustls::rustls::crypto::ring::default_provider());
-    let mut config = tokio_rustls::rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    config.alpn_protocols = vec![b"h2".to_vec()];
     let tcp = tokio::net::TcpStream::connect(tls_addr).await.unwrap();
-    let stream = tokio_rustls::TlsConnector::from(std::sync::Arc::new(config))
+    let stream = common::tls_client(&cert, b"h2")
         .connect("localhost".try_into().unwrap(), tcp)
         .await
         .unwrap();
@@ -1144,12 +1127,7 @@ async fn http2_rapid_reset_loses_the_connection() {
         "{upstream} of {sent} reset requests reached the upstream"
     );
     // The gate itself is fine: a new connection is served.
-    let c = reqwest::Client::builder()
-        .no_proxy()
-        .add_root_certificate(reqwest::Certificate::from_pem(cert.cert.pem().as_bytes()).unwrap())
-        .resolve("localhost", tls_addr)
-        .build()
-        .unwrap();
+    let c = common::https_client(&cert, tls_addr).build().unwrap();
     let resp = c
         .get(format!("https://localhost:{}/", tls_addr.port()))
         .header(XFF, "192.0.2.1")

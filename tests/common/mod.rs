@@ -163,3 +163,14 @@ pub fn self_signed(
     std::fs::write(&key_file, cert.signing_key.serialize_pem()).unwrap();
     (cert, cert_file, key_file)
 }
+
+/// A reqwest client for the gate's TLS listener at `addr` as `localhost`, trusting `cert`.
+pub fn https_client(
+    cert: &rcgen::CertifiedKey<rcgen::KeyPair>,
+    addr: std::net::SocketAddr,
+) -> reqwest::ClientBuilder {
+    reqwest::Client::builder()
+        .no_proxy()
+        .add_root_certificate(reqwest::Certificate::from_pem(cert.cert.pem().as_bytes()).unwrap())
+        .resolve("localhost", addr)
+}
