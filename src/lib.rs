@@ -38,6 +38,7 @@ pub mod setting;
 pub mod site_binding;
 pub mod status;
 pub mod sync;
+pub mod tls;
 pub mod upgrade;
 pub mod upstream;
 
