@@ -312,6 +312,33 @@ fn check(path: &std::path::Path, strict: bool, fetch: bool) -> anyhow::Result<Ex
             b.0.missing.as_str()
         );
     }
+    if let Some(certs) = gate.certificates.load() {
+        let now = gate.now().unix_timestamp();
+        for c in certs.list() {
+            let until = time::OffsetDateTime::from_unix_timestamp(c.not_after)
+                .ok()
+                .and_then(|t| {
+                    t.format(&time::format_description::well_known::Rfc3339)
+                        .ok()
+                })
+                .unwrap_or_else(|| c.not_after.to_string());
+            let days = (c.not_after - now).div_euclid(86_400);
+            println!(
+                "tls certificate {} ({}): names {:?}, valid until {until} ({days} days)",
+                c.name,
+                c.cert_file.display(),
+                c.names,
+            );
+            if days < 14 {
+                println!(
+                    "warning: tls certificate {} ({}) expires in less than 14 days",
+                    c.name,
+                    c.cert_file.display()
+                );
+                warnings += 1;
+            }
+        }
+    }
     if warnings > 0 && strict {
         println!("check failed: {warnings} warning(s) and --strict");
         return Ok(ExitCode::from(2));

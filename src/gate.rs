@@ -14,7 +14,8 @@ use crate::metrics::Metrics;
 use crate::page::{PageError, Pages};
 use crate::report::WouldBlockReport;
 use crate::site_binding::{self, Claim, Missing, Verifier};
-use crate::status::{KeysStatus, OverridesStatus, SyncStatus};
+use crate::status::{KeysStatus, OverridesStatus, SyncStatus, TlsStatus};
+use crate::tls::CertResolver;
 use arc_swap::ArcSwap;
 use pingora_prometheus::prometheus::Registry;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -253,6 +254,9 @@ pub struct Gate {
     current: ArcSwap<Generation>,
     keys_status: Mutex<KeysStatus>,
     overrides_status: Mutex<OverridesStatus>,
+    tls_status: Mutex<TlsStatus>,
+    /// The TLS certificates in force, asked per handshake by every TLS listener.
+    pub certificates: Arc<CertResolver>,
     /// Serialises re-reading the local files (the file watcher and a config reload may both
     /// ask), so an older read is never stored after a newer one.
     local_reload: Mutex<()>,
@@ -284,6 +288,8 @@ impl Gate {
             }),
             keys_status: Mutex::new(KeysStatus::default()),
             overrides_status: Mutex::new(OverridesStatus::default()),
+            tls_status: Mutex::new(TlsStatus::default()),
+            certificates: Arc::new(CertResolver::default()),
             local_reload: Mutex::new(()),
             would_block: WouldBlockReport::default(),
             metrics,
@@ -345,6 +351,10 @@ impl Gate {
         self.overrides_status
             .lock()
             .unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub fn tls_status(&self) -> MutexGuard<'_, TlsStatus> {
+        self.tls_status.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// Held while the local files are read and put in force, so reads do not overtake.

@@ -5,9 +5,11 @@
 use crate::client_ip::{trusted_nets, TrustedProxies};
 use crate::proxy_protocol::Accept;
 use crate::setting::{self, SettingError};
+use crate::tls::{CertificateSource, Certificates};
 use serde::Deserialize;
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
@@ -21,6 +23,7 @@ pub struct ProxyFile {
     pub tls_listen: Option<Vec<String>>,
     pub tls_cert_file: Option<String>,
     pub tls_key_file: Option<String>,
+    pub certificate: Option<Vec<CertificateFile>>,
     pub threads: Option<usize>,
     pub header_timeout: Option<String>,
     pub max_header_bytes: Option<usize>,
@@ -44,6 +47,16 @@ pub struct ListenerFile {
     pub proxy_protocol_timeout: Option<String>,
     pub max_connections: Option<usize>,
     pub tls: Option<bool>,
+}
+
+/// One `[[proxy.certificate]]` table as written: a certificate beside the default one, chosen
+/// for the names it serves (SNI).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CertificateFile {
+    pub cert_file: String,
+    pub key_file: String,
+    pub names: Option<Vec<String>>,
 }
 
 /// How long a client gets for a whole request header when `[proxy]` does not say.
@@ -130,11 +143,13 @@ pub struct ProxyConfig {
     pub h2_max_concurrent_streams: u32,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct TlsConfig {
     pub listen: Vec<SocketAddr>,
-    pub cert_file: PathBuf,
-    pub key_file: PathBuf,
+    /// Where the certificates are read from, the default (`tls_cert_file`) first.
+    pub sources: Vec<CertificateSource>,
+    /// The certificates as read when this configuration was loaded.
+    pub certificates: Arc<Certificates>,
 }
 
 impl ProxyConfig {
@@ -411,8 +426,14 @@ fn tls(p: &ProxyFile) -> Result<Option<TlsConfig>, SettingError> {
         Some(l) if l.is_empty() && for_tables => Vec::new(),
         None => {
             for (key, set) in [
-                ("proxy.tls_cert_file", &p.tls_cert_file),
-                ("proxy.tls_key_file", &p.tls_key_file),
+                ("proxy.tls_cert_file", p.tls_cert_file.clone()),
+                ("proxy.tls_key_file", p.tls_key_file.clone()),
+                (
+                    "proxy.certificate",
+                    p.certificate
+                        .as_ref()
+                        .map(|c| format!("{} tables", c.len())),
+                ),
             ] {
                 if let Some(v) = set {
                     return Err(SettingError::invalid(
@@ -430,29 +451,63 @@ fn tls(p: &ProxyFile) -> Result<Option<TlsConfig>, SettingError> {
             .map(|s| setting::socket_addr("proxy.tls_listen", s))
             .collect::<Result<Vec<_>, _>>()?,
     };
+    let sources = certificate_sources(p)?;
+    // Read now, so a wrong file or a key of another certificate fails the check, not the
+    // start (and never panics inside the TLS library).
+    let certificates = Arc::new(Certificates::load(&sources)?);
     Ok(Some(TlsConfig {
         listen,
-        cert_file: pem_file("proxy.tls_cert_file", &p.tls_cert_file)?,
-        key_file: pem_file("proxy.tls_key_file", &p.tls_key_file)?,
+        sources,
+        certificates,
     }))
 }
 
-/// A PEM file named by `key`, read now so a wrong path fails the check, not the start.
-fn pem_file(key: &str, v: &Option<String>) -> Result<PathBuf, SettingError> {
-    let Some(v) = v else {
-        return Err(SettingError::missing(
-            key,
-            "proxy.tls_listen and tls = true need a PEM certificate chain and key",
-        ));
+/// The default pair and the `[[proxy.certificate]]` tables, in that order.
+fn certificate_sources(p: &ProxyFile) -> Result<Vec<CertificateSource>, SettingError> {
+    let need = "proxy.tls_listen and tls = true need a PEM certificate chain and key";
+    let (Some(cert), Some(key)) = (&p.tls_cert_file, &p.tls_key_file) else {
+        let key = if p.tls_cert_file.is_none() {
+            "proxy.tls_cert_file"
+        } else {
+            "proxy.tls_key_file"
+        };
+        return Err(SettingError::missing(key, need));
     };
-    let text = std::fs::read_to_string(v)
-        .map_err(|e| SettingError::invalid(key, format!("{v:?}"), format!("cannot read: {e}")))?;
-    if !text.contains("-----BEGIN ") {
-        return Err(SettingError::invalid(
-            key,
-            format!("{v:?}"),
-            "not a PEM file",
-        ));
+    let mut sources = vec![CertificateSource {
+        cert_key: "proxy.tls_cert_file".to_string(),
+        key_key: "proxy.tls_key_file".to_string(),
+        cert_file: PathBuf::from(cert),
+        key_file: PathBuf::from(key),
+        names: None,
+    }];
+    for (i, t) in p.certificate.iter().flatten().enumerate() {
+        let at = format!("proxy.certificate[{i}]");
+        let names = match &t.names {
+            None => None,
+            Some(names) => {
+                let key = format!("{at}.names");
+                if names.is_empty() {
+                    return Err(SettingError::invalid(
+                        &key,
+                        "[]",
+                        "leave it out to use the certificate's own DNS names",
+                    ));
+                }
+                for n in names {
+                    crate::tls::check_name(n).map_err(|problem| {
+                        SettingError::invalid(&key, format!("{n:?}"), problem)
+                    })?;
+                }
+                Some(names.clone())
+            }
+        };
+        sources.push(CertificateSource {
+            cert_key: format!("{at}.cert_file"),
+            key_key: format!("{at}.key_file"),
+            cert_file: PathBuf::from(&t.cert_file),
+            key_file: PathBuf::from(&t.key_file),
+            names,
+        });
     }
-    Ok(PathBuf::from(v))
+    Ok(sources)
 }

@@ -55,6 +55,9 @@ pub struct Metrics {
     pub proxy_protocol_rejected: IntCounterVec,
     pub connections_open: IntGaugeVec,
     pub connections_refused: IntCounterVec,
+    /// The end of validity of each TLS certificate in force, by its name.
+    pub tls_certificate_expiry: IntGaugeVec,
+    pub tls_certificate_reloads: IntCounterVec,
     /// The per-request series, each looked up once and then kept.
     children: Children,
 }
@@ -153,6 +156,22 @@ impl Metrics {
                 "poortwachter_proxy_protocol_rejected_total",
                 "Connections closed before any HTTP was read because their PROXY header was missing, late, malformed or came from a peer that may not send one, per listener and reason.",
                 &["listener", "reason"],
+            ),
+            tls_certificate_expiry: reg(
+                r,
+                IntGaugeVec::new(
+                    Opts::new(
+                        "poortwachter_tls_certificate_expiry_timestamp_seconds",
+                        "When each TLS certificate in force stops being valid (Unix time), by its first name (or \"default\") and file.",
+                    ),
+                    &["name", "file"],
+                )
+                .expect("valid metric"),
+            ),
+            tls_certificate_reloads: counter_vec(
+                "poortwachter_tls_certificate_reloads_total",
+                "Reads of the TLS certificate and key files by result; on error the certificates in force stay.",
+                &["result"],
             ),
             connections_open: reg(
                 r,
@@ -394,6 +413,7 @@ impl Metrics {
             m.config_reloads.with_label_values(&[result]);
             m.overrides_loads.with_label_values(&[result]);
             m.key_reloads.with_label_values(&[result]);
+            m.tls_certificate_reloads.with_label_values(&[result]);
         }
         for result in ["missing", "valid", "expired", "invalid"] {
             m.claims.with_label_values(&[result]);

@@ -34,12 +34,6 @@ pub enum ServerError {
         addr: SocketAddr,
         error: std::io::Error,
     },
-    #[error("proxy.tls_cert_file {cert} / proxy.tls_key_file {key}: {message}")]
-    Tls {
-        cert: String,
-        key: String,
-        message: String,
-    },
 }
 
 impl ServerError {
@@ -47,7 +41,6 @@ impl ServerError {
     pub fn is_addr_in_use(&self) -> bool {
         match self {
             ServerError::Bind { error, .. } => error.kind() == std::io::ErrorKind::AddrInUse,
-            ServerError::Tls { .. } => false,
         }
     }
 }
@@ -198,19 +191,16 @@ fn l4_buffer() -> L4BufferSettings {
 }
 
 /// The TLS settings of the TLS listeners (and of PROXY protocol listeners with `tls = true`):
-/// Mozilla's intermediate profile, HTTP/2 and HTTP/1.1 by ALPN.
-fn tls_settings(tls: &crate::listener::TlsConfig) -> Result<TlsSettings, ServerError> {
-    let mut settings = TlsSettings::intermediate(
-        &tls.cert_file.display().to_string(),
-        &tls.key_file.display().to_string(),
-    )
-    .map_err(|e| ServerError::Tls {
-        cert: tls.cert_file.display().to_string(),
-        key: tls.key_file.display().to_string(),
-        message: e.to_string(),
-    })?;
+/// TLS 1.2 and 1.3 with rustls' default cipher suites (AEAD only, forward secret), HTTP/2 and
+/// HTTP/1.1 by ALPN, and the certificate chosen per handshake from the set in force
+/// (`crate::tls`), so a renewed certificate needs no restart.
+fn tls_settings(gate: &Gate) -> TlsSettings {
+    // Without files: the resolver is the only source of certificates, so Pingora never reads
+    // (or panics on) a PEM file itself.
+    let mut settings = TlsSettings::intermediate("", "").expect("no files to read");
+    settings.set_cert_resolver(gate.certificates.clone());
     settings.enable_h2();
-    Ok(settings)
+    settings
 }
 
 /// HTTP/2 on the TLS listeners: Pingora's bounded defaults (header list size), the configured
@@ -329,7 +319,7 @@ fn build_server(gate: Arc<Gate>, sighup: bool, upgrade: bool) -> Result<Server, 
     }
     if let Some(tls) = &cfg.proxy.tls {
         for addr in &tls.listen {
-            let settings = tls_settings(tls)?;
+            let settings = tls_settings(&gate);
             proxy.add_listener(
                 ListenerConfig::tcp(addr.to_string())
                     .tls(settings)
@@ -341,10 +331,7 @@ fn build_server(gate: Arc<Gate>, sighup: bool, upgrade: bool) -> Result<Server, 
     // Each PROXY protocol listener is a service of its own: the header is read before the
     // proxy sees the connection, with that listener's balancers and timeout.
     for l in &cfg.proxy.proxy_protocol {
-        let acceptor = match (&cfg.proxy.tls, l.tls) {
-            (Some(tls), true) => Some(tls_settings(tls)?.build()),
-            _ => None,
-        };
+        let acceptor = l.tls.then(|| tls_settings(&gate).build());
         let app = ProxyProtocolApp::new(
             app(&gate, caps(&mut std::iter::once(l.addr))),
             l.clone(),

@@ -60,6 +60,14 @@ pub struct KeysStatus {
     pub last_error_at: Option<OffsetDateTime>,
 }
 
+/// What `/status` says about the TLS certificates beyond the set in force.
+#[derive(Default)]
+pub struct TlsStatus {
+    pub loaded_at: Option<OffsetDateTime>,
+    pub last_error: Option<String>,
+    pub last_error_at: Option<OffsetDateTime>,
+}
+
 /// What `/status` says about the local overrides file.
 #[derive(Default)]
 pub struct OverridesStatus {

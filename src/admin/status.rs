@@ -72,6 +72,26 @@ pub fn status_json(gate: &Gate) -> Value {
             "last_error_at": rfc3339(keys.last_error_at),
         })
     });
+    let tls = config.proxy.tls.as_ref().map(|_| {
+        let st = gate.tls_status();
+        let in_force = gate.certificates.load();
+        let certificates = in_force.iter().flat_map(|c| c.list()).map(|c| {
+            let not_after = OffsetDateTime::from_unix_timestamp(c.not_after).ok();
+            json!({
+                "name": c.name,
+                "names": c.names,
+                "file": c.cert_file.display().to_string(),
+                "not_after": rfc3339(not_after),
+                "days_left": (c.not_after - now.unix_timestamp()).div_euclid(86_400),
+            })
+        });
+        json!({
+            "certificates": certificates.collect::<Vec<_>>(),
+            "loaded_at": rfc3339(st.loaded_at),
+            "last_error": st.last_error,
+            "last_error_at": rfc3339(st.last_error_at),
+        })
+    });
     let st = gate.status();
     let cfg = &config.allowlist;
     json!({
@@ -103,6 +123,7 @@ pub fn status_json(gate: &Gate) -> Value {
         },
         "overrides": overrides,
         "site_binding": site_binding,
+        "tls": tls,
         "config": {
             "file": config.path.display().to_string(),
             "restart_required": st.restart_required,

@@ -9,6 +9,7 @@ use crate::gate::{Clock, Gate, Runtime};
 use crate::page::PageError;
 use crate::site_binding::{KeyError, SiteBindingConfig, Verifier};
 use crate::status::KeysStatus;
+use crate::tls::{Certificates, TlsError};
 use async_trait::async_trait;
 use pingora::server::ShutdownWatch;
 use pingora::services::background::BackgroundService;
@@ -69,6 +70,18 @@ fn override_files(gate: &Gate) -> Vec<PathBuf> {
         .collect()
 }
 
+/// The certificate and key files of the TLS listeners.
+fn certificate_files(gate: &Gate) -> Vec<PathBuf> {
+    gate.runtime()
+        .config
+        .proxy
+        .tls
+        .iter()
+        .flat_map(|t| t.sources.iter())
+        .flat_map(|s| [s.cert_file.clone(), s.key_file.clone()])
+        .collect()
+}
+
 pub struct LocalFilesService {
     gate: Arc<Gate>,
 }
@@ -87,6 +100,7 @@ impl BackgroundService for LocalFilesService {
         // between would be missed, so the first look always reads them again.
         let mut keys = None;
         let mut overrides = None;
+        let mut certificates = None;
         loop {
             tokio::select! {
                 _ = shutdown.changed() => break,
@@ -102,6 +116,14 @@ impl BackgroundService for LocalFilesService {
             if now_overrides != overrides {
                 let _kept_previous = reload_overrides(gate).is_err();
                 overrides = now_overrides;
+            }
+            let now_certificates = Some(stamps(&certificate_files(gate)));
+            if now_certificates != certificates {
+                // A renewal that writes the certificate and the key one after the other can be
+                // seen half done: refused (the set in force stays), then read whole a second
+                // later, when the key's stamp changes too.
+                let _kept_previous = reload_certificates(gate).is_err();
+                certificates = now_certificates;
             }
             // Entries expire by themselves; keep the gauge of those in force current.
             if let Some(o) = gate.overrides() {
@@ -130,6 +152,8 @@ pub enum LocalFileError {
     },
     #[error(transparent)]
     Page(#[from] PageError),
+    #[error(transparent)]
+    Tls(#[from] TlsError),
 }
 
 /// Build the gate for `config`: pages are rendered, the site-claim keys read while `config`
@@ -159,6 +183,15 @@ pub fn put_in_force(gate: &Gate, runtime: Arc<Runtime>) -> Result<(), LocalFileE
         Some(b) => keys_read(gate, &b.0),
         None => *gate.keys_status() = KeysStatus::default(),
     }
+    certificates_in_force(
+        gate,
+        runtime
+            .config
+            .proxy
+            .tls
+            .as_ref()
+            .map(|t| t.certificates.clone()),
+    );
     let policy = runtime.config.policy;
     gate.metrics.set_mode(policy.mode, policy.enforce_from);
     crate::logging::follow_client_ip(&runtime.config.log.client_ip);
@@ -292,6 +325,75 @@ fn read_overrides(gate: &Gate, config: &Config) -> Result<Option<Arc<Overrides>>
             Err(e)
         }
     }
+}
+
+/// Read the certificate and key files of the configuration in force again (one of them
+/// changed) and put them in force for the next handshake. On error the certificates in
+/// force stay, and the error is logged, counted and shown in `/status`.
+pub fn reload_certificates(gate: &Gate) -> Result<(), LocalFileError> {
+    let _one_at_a_time = gate.local_reload_lock();
+    let rt = gate.runtime();
+    let Some(tls) = &rt.config.proxy.tls else {
+        return Ok(());
+    };
+    match Certificates::load(&tls.sources) {
+        Ok(c) => {
+            certificates_in_force(gate, Some(Arc::new(c)));
+            Ok(())
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "TLS certificates refused; the certificates in force stay");
+            gate.metrics
+                .tls_certificate_reloads
+                .with_label_values(&["error"])
+                .inc();
+            let mut st = gate.tls_status();
+            st.last_error = Some(e.to_string());
+            st.last_error_at = Some(gate.now());
+            Err(e.into())
+        }
+    }
+}
+
+/// Expiry closer than this is logged as a warning whenever certificates go in force (the
+/// alert `PoortwachterTlsCertificateExpiresSoon` uses the same 14 days).
+const EXPIRY_WARNING: time::Duration = time::Duration::days(14);
+
+/// Put `certificates` in force for the next handshake, with their expiry metrics and status.
+fn certificates_in_force(gate: &Gate, certificates: Option<Arc<Certificates>>) {
+    let expiry = &gate.metrics.tls_certificate_expiry;
+    expiry.reset();
+    if let Some(c) = &certificates {
+        let now = gate.now().unix_timestamp();
+        for cert in c.list() {
+            let file = cert.cert_file.display().to_string();
+            expiry
+                .with_label_values(&[cert.name.as_str(), file.as_str()])
+                .set(cert.not_after);
+            let left = time::Duration::seconds(cert.not_after - now);
+            if left < EXPIRY_WARNING {
+                tracing::warn!(
+                    name = %cert.name,
+                    file = %file,
+                    days_left = left.whole_days(),
+                    "TLS certificate expires soon or has expired"
+                );
+            }
+        }
+        tracing::warn!(
+            target: "poortwachter::audit",
+            certificates = ?c.list().iter().map(|c| c.name.as_str()).collect::<Vec<_>>(),
+            "TLS certificates in force"
+        );
+        gate.metrics
+            .tls_certificate_reloads
+            .with_label_values(&["ok"])
+            .inc();
+        let mut st = gate.tls_status();
+        st.loaded_at = Some(gate.now());
+        st.last_error = None;
+    }
+    gate.certificates.store(certificates);
 }
 
 /// How `/status` and the audit log name keys: the `kid`, else `key[i]` and the algorithm.

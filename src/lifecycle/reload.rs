@@ -19,7 +19,11 @@ fn restart_required(old: &Config, new: &Config) -> Vec<String> {
         "proxy.listener",
         old.proxy.proxy_protocol != new.proxy.proxy_protocol,
     );
-    check("proxy.tls_listen", old.proxy.tls != new.proxy.tls);
+    // The certificates are not in this list: a reload puts the new files in force.
+    check(
+        "proxy.tls_listen",
+        old.proxy.tls.as_ref().map(|t| &t.listen) != new.proxy.tls.as_ref().map(|t| &t.listen),
+    );
     check("proxy.threads", old.proxy.threads != new.proxy.threads);
     check(
         "proxy.max_requests_per_connection",
