@@ -58,6 +58,8 @@ pub struct Metrics {
     /// The end of validity of each TLS certificate in force, by its name.
     pub tls_certificate_expiry: IntGaugeVec,
     pub tls_certificate_reloads: IntCounterVec,
+    /// 1 while the certificate files on disk are refused and an older set keeps serving.
+    pub tls_certificates_refused: IntGauge,
     /// The per-request series, each looked up once and then kept.
     children: Children,
 }
@@ -172,6 +174,10 @@ impl Metrics {
                 "poortwachter_tls_certificate_reloads_total",
                 "Reads of the TLS certificate and key files by result; on error the certificates in force stay.",
                 &["result"],
+            ),
+            tls_certificates_refused: int_gauge(
+                "poortwachter_tls_certificates_refused",
+                "1 while the TLS certificate files last read were refused and the certificates read before keep serving; 0 once a read is in force.",
             ),
             connections_open: reg(
                 r,

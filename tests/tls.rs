@@ -274,6 +274,7 @@ async fn a_renewed_file_is_served_and_a_bad_pair_keeps_the_one_in_force() {
     let other = ca.leaf(&["toets.example.nl"], EXPIRES + 2000);
     std::fs::write(&cert, &other.cert_pem).unwrap();
     let errors = "poortwachter_tls_certificate_reloads_total{result=\"error\"}";
+    let refused = "poortwachter_tls_certificates_refused";
     eventually(Duration::from_secs(10), "the bad pair refused", || async {
         (metric(&gate.metrics().await, errors)? >= 1.0).then_some(())
     })
@@ -290,6 +291,7 @@ async fn a_renewed_file_is_served_and_a_bad_pair_keeps_the_one_in_force() {
         metric(&gate.metrics().await, &expiry),
         Some((EXPIRES + 1000) as f64)
     );
+    assert_eq!(metric(&gate.metrics().await, refused), Some(1.0));
     let status: serde_json::Value = client()
         .get(gate.admin_url("/status"))
         .bearer_auth(TOKEN)
@@ -321,6 +323,7 @@ async fn a_renewed_file_is_served_and_a_bad_pair_keeps_the_one_in_force() {
     // The matching key arrives: the new pair goes in force.
     std::fs::write(&key, &other.key_pem).unwrap();
     until_served(&c, tls, &other, "the repaired pair").await;
+    assert_eq!(metric(&gate.metrics().await, refused), Some(0.0));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

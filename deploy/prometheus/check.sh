@@ -35,6 +35,7 @@ fail() { printf 'prometheus check: FAIL: %s\n' "$*" >&2; exit 1; }
 [ -x "$BIN" ] || fail "$BIN not found: run cargo build first"
 command -v python3 >/dev/null || fail "python3 is needed"
 command -v curl >/dev/null || fail "curl is needed"
+command -v openssl >/dev/null || fail "openssl is needed (the gates' TLS listeners get a test certificate)"
 
 # ---------------------------------------------------------------- prometheus + promtool
 install_prometheus() {
@@ -117,11 +118,18 @@ wait_http() {
 cp "$ROOT/config/allowlist.json" "$TMP/allowlist.json"
 cp "$ROOT/config/allowlist.json" "$TMP/seed-last-good.json"
 echo "0123456789abcdef0123456789abcdef" >"$TMP/admin-token"
+# A certificate for the gates' TLS listeners, so the TLS metrics exist (expiry in 30 days).
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 30 \
+  -subj /CN=localhost -addext subjectAltName=DNS:localhost \
+  -keyout "$TMP/tls.key" -out "$TMP/tls.pem" 2>/dev/null || fail "openssl could not make a test certificate"
 
-write_gate_config() { # name proxy admin origin upstream mode source last_good
+write_gate_config() { # name proxy admin origin upstream mode source last_good tls
   cat >"$TMP/$1.toml" <<EOF
 [proxy]
 listen = ["127.0.0.1:$2"]
+tls_listen = ["127.0.0.1:$9"]
+tls_cert_file = "$TMP/tls.pem"
+tls_key_file = "$TMP/tls.key"
 threads = 1
 grace_period = "1s"
 shutdown_timeout = "1s"
@@ -167,12 +175,12 @@ EOF
 start_gates() {
   local attempt
   for attempt in 1 2 3 4 5; do
-    read -r A_PROXY A_ADMIN A_ORIGIN B_PROXY B_ADMIN B_ORIGIN B_DEAD < <(free_ports 7)
+    read -r A_PROXY A_ADMIN A_ORIGIN B_PROXY B_ADMIN B_ORIGIN B_DEAD A_TLS B_TLS < <(free_ports 9)
     write_gate_config gate-a "$A_PROXY" "$A_ADMIN" "$A_ORIGIN" "$A_ORIGIN" enforce \
-      "$TMP/allowlist.json" "$TMP/gate-a-last-good.json"
+      "$TMP/allowlist.json" "$TMP/gate-a-last-good.json" "$A_TLS"
     cp "$TMP/seed-last-good.json" "$TMP/gate-b-last-good.json"
     write_gate_config gate-b "$B_PROXY" "$B_ADMIN" "$B_ORIGIN" "$B_DEAD" report-only \
-      "$TMP/missing-allowlist.json" "$TMP/gate-b-last-good.json"
+      "$TMP/missing-allowlist.json" "$TMP/gate-b-last-good.json" "$B_TLS"
     "$BIN" run --config "$TMP/gate-a.toml" >"$TMP/gate-a.log" 2>&1 &
     A_PID=$!; PIDS+=("$A_PID")
     "$BIN" run --config "$TMP/gate-b.toml" >"$TMP/gate-b.log" 2>&1 &
@@ -251,6 +259,12 @@ drive_traffic() {
     STATUSES="$STATUSES $port/self-check=$code"
     REQUESTS=$((REQUESTS + 3))
   done
+  # The school's request over TLS (HTTP/2), to gate A.
+  code=$(curl -s -o /dev/null -m 5 -w '%{http_code}' --http2 --cacert "$TMP/tls.pem" \
+    --resolve "localhost:$A_TLS:127.0.0.1" -H 'X-Forwarded-For: 192.0.2.10' \
+    "https://localhost:$A_TLS/toets" || true)
+  STATUSES="$STATUSES tls/192.0.2.10=$code"
+  REQUESTS=$((REQUESTS + 1))
 }
 
 start_gates
@@ -261,10 +275,10 @@ say "Prometheus on 127.0.0.1:$PROM_PORT scraping both admin listeners every seco
 # The gates must answer as the README says before their metrics mean anything.
 drive_traffic
 for want in "$A_PROXY/192.0.2.10=200" "$A_PROXY/203.0.113.50=403" "$A_PROXY/not-an-address=403" \
-  "$A_PROXY/static=200" "$A_PROXY/self-check=200" "$B_PROXY/203.0.113.50=502"; do
+  "$A_PROXY/static=200" "$A_PROXY/self-check=200" "$B_PROXY/203.0.113.50=502" "tls/192.0.2.10=200"; do
   case " $STATUSES " in *" $want "*) ;; *) fail "expected $want, got:$STATUSES" ;; esac
 done
-say "traffic answers as expected (A: 200 allowed, 403 blocked, 200 bypass route and self-check; B: report-only lets through, dead upstream gives 502)"
+say "traffic answers as expected (A: 200 allowed, 403 blocked, 200 bypass route and self-check, 200 over TLS; B: report-only lets through, dead upstream gives 502)"
 
 # Both reload paths, so the reload counters exist: POST /reload with the token on A, SIGHUP on B.
 code=$(curl -s -o "$TMP/reload.json" -m 30 -w '%{http_code}' -X POST \

@@ -347,6 +347,7 @@ pub fn reload_certificates(gate: &Gate) -> Result<(), LocalFileError> {
                 .tls_certificate_reloads
                 .with_label_values(&["error"])
                 .inc();
+            gate.metrics.tls_certificates_refused.set(1);
             let mut st = gate.tls_status();
             st.last_error = Some(e.to_string());
             st.last_error_at = Some(gate.now());
@@ -389,6 +390,7 @@ fn certificates_in_force(gate: &Gate, certificates: Option<Arc<Certificates>>) {
             .tls_certificate_reloads
             .with_label_values(&["ok"])
             .inc();
+        gate.metrics.tls_certificates_refused.set(0);
         let mut st = gate.tls_status();
         st.loaded_at = Some(gate.now());
         st.last_error = None;
