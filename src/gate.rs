@@ -16,6 +16,7 @@ use crate::report::WouldBlockReport;
 use crate::site_binding::{self, Claim, Missing, Verifier};
 use crate::status::{KeysStatus, OverridesStatus, SyncStatus, TlsStatus};
 use crate::tls::CertResolver;
+use crate::upstream::pool::UpstreamPool;
 use arc_swap::ArcSwap;
 use pingora_prometheus::prometheus::Registry;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -255,6 +256,8 @@ pub struct Gate {
     keys_status: Mutex<KeysStatus>,
     overrides_status: Mutex<OverridesStatus>,
     tls_status: Mutex<TlsStatus>,
+    /// The upstream addresses in rotation, asked per request by the proxy.
+    pub upstreams: Arc<UpstreamPool>,
     /// The TLS certificates in force, asked per handshake by every TLS listener.
     pub certificates: Arc<CertResolver>,
     /// Serialises re-reading the local files (the file watcher and a config reload may both
@@ -279,7 +282,9 @@ impl Gate {
             runtime.config.policy.mode,
             runtime.config.policy.enforce_from,
         );
+        let upstreams = Arc::new(UpstreamPool::new(&runtime.config.upstream));
         Gate {
+            upstreams,
             current: ArcSwap::from_pointee(Generation {
                 runtime: Arc::new(runtime),
                 snapshot: None,

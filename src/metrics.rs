@@ -60,6 +60,13 @@ pub struct Metrics {
     pub tls_certificate_reloads: IntCounterVec,
     /// 1 while the certificate files on disk are refused and an older set keeps serving.
     pub tls_certificates_refused: IntGauge,
+    /// Failed attempts per upstream address (refused, TLS failure, reset, timed out), retried
+    /// or not.
+    pub upstream_failures: IntCounterVec,
+    /// Requests' failures that took an upstream address out for its `fail_timeout`.
+    pub upstream_ejections: IntCounterVec,
+    /// Whether each upstream address is in rotation (healthy and not ejected).
+    pub upstream_ready: IntGaugeVec,
     /// The per-request series, each looked up once and then kept.
     children: Children,
 }
@@ -178,6 +185,27 @@ impl Metrics {
             tls_certificates_refused: int_gauge(
                 "poortwachter_tls_certificates_refused",
                 "1 while the TLS certificate files last read were refused and the certificates read before keep serving; 0 once a read is in force.",
+            ),
+            upstream_failures: counter_vec(
+                "poortwachter_upstream_failures_total",
+                "Failed attempts per upstream address (refused, TLS failure, reset, timed out), whether another address then answered or not.",
+                &["upstream"],
+            ),
+            upstream_ejections: counter_vec(
+                "poortwachter_upstream_ejections_total",
+                "Failed requests (refused, reset, timed out) that took an upstream address out of rotation for its fail_timeout.",
+                &["upstream"],
+            ),
+            upstream_ready: reg(
+                r,
+                IntGaugeVec::new(
+                    Opts::new(
+                        "poortwachter_upstream_ready",
+                        "1 while an upstream address is in rotation (passes its health check and is not ejected), else 0.",
+                    ),
+                    &["upstream"],
+                )
+                .expect("valid metric"),
             ),
             connections_open: reg(
                 r,

@@ -10,12 +10,12 @@ use crate::gate::{Evaluation, Gate, Generation, RouteMatch, Routed, Runtime};
 use crate::page::{self, PageKind, PageRequest, Rendered};
 use crate::request_id::RequestId;
 use crate::route;
+use crate::upstream::pool::inet;
 use async_trait::async_trait;
 use pingora::http::{RequestHeader, ResponseHeader};
 use pingora::prelude::{HttpPeer, ProxyHttp, Session};
 use pingora::{Error, ErrorSource, ErrorType, Result};
 use std::net::{IpAddr, SocketAddr};
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -75,9 +75,12 @@ pub struct RequestCtx {
     refused: Option<&'static str>,
     /// Page answered by the gate itself, for logging.
     page: Option<PageKind>,
-    /// Round-robin position of the first upstream tried; retries move on from it.
-    first_upstream: Option<usize>,
-    upstream_tries: usize,
+    /// The upstream addresses tried for this request; a retry goes to another.
+    tried: Vec<SocketAddr>,
+    /// The backend of the attempt in progress.
+    backend: Option<pingora::lb::Backend>,
+    /// Retry on the same backend: its pooled connection had been closed by the upstream.
+    retry_same: bool,
     upstream: Option<SocketAddr>,
     upstream_started: Option<Instant>,
 }
@@ -111,14 +114,35 @@ impl RequestCtx {
 
 pub struct GateProxy {
     gate: Arc<Gate>,
-    next_upstream: AtomicUsize,
 }
 
 impl GateProxy {
     pub fn new(gate: Arc<Gate>) -> GateProxy {
-        GateProxy {
-            gate,
-            next_upstream: AtomicUsize::new(0),
+        GateProxy { gate }
+    }
+
+    /// A request to the backend in progress failed: counted, and out of rotation for
+    /// `fail_timeout`.
+    fn eject(&self, ctx: &RequestCtx, e: &Error) {
+        let Some(b) = &ctx.backend else { return };
+        self.gate
+            .metrics
+            .upstream_failures
+            .with_label_values(&[&b.addr.to_string()])
+            .inc();
+        let fail_timeout = ctx.runtime.config.upstream.fail_timeout;
+        if self.gate.upstreams.eject(b, fail_timeout) {
+            self.gate
+                .metrics
+                .upstream_ejections
+                .with_label_values(&[&b.addr.to_string()])
+                .inc();
+            tracing::warn!(
+                upstream = %b.addr,
+                error = %e,
+                fail_timeout = ?fail_timeout,
+                "upstream failed a request: out of rotation for its fail_timeout"
+            );
         }
     }
 
@@ -340,8 +364,9 @@ impl ProxyHttp for GateProxy {
             bad_path: None,
             refused: None,
             page: None,
-            first_upstream: None,
-            upstream_tries: 0,
+            tried: Vec::new(),
+            backend: None,
+            retry_same: false,
             upstream_started: None,
             upstream: None,
         }
@@ -478,20 +503,33 @@ impl ProxyHttp for GateProxy {
         _session: &mut Session,
         ctx: &mut RequestCtx,
     ) -> Result<Box<HttpPeer>> {
+        let pool = &self.gate.upstreams;
+        if !pool.resolved() {
+            // Host names not resolved yet (the first requests after the start).
+            pool.refresh().await;
+        }
+        let backend = match (ctx.retry_same, ctx.backend.take()) {
+            (true, Some(b)) => b,
+            _ => pool.select(&ctx.tried).ok_or_else(|| {
+                Error::explain(
+                    ErrorType::HTTPStatus(503),
+                    "no upstream address (none resolved, or every one tried)",
+                )
+            })?,
+        };
+        ctx.retry_same = false;
         let up = &ctx.runtime.config.upstream;
-        // Round robin; a retry after a failed connect moves on to the next address from
-        // where this request started, so it never tries the same dead upstream twice.
-        let first = *ctx
-            .first_upstream
-            .get_or_insert_with(|| self.next_upstream.fetch_add(1, Ordering::Relaxed));
-        let addr = up.addrs[(first + ctx.upstream_tries) % up.addrs.len()];
-        ctx.upstream_tries += 1;
-        ctx.upstream = Some(addr);
+        let peer = pool
+            .peer(&backend, up)
+            .ok_or_else(|| Error::explain(ErrorType::InternalError, "upstream without an IP"))?;
+        if let Some(addr) = inet(&backend) {
+            if !ctx.tried.contains(&addr) {
+                ctx.tried.push(addr);
+            }
+            ctx.upstream = Some(addr);
+        }
+        ctx.backend = Some(backend);
         ctx.upstream_started.get_or_insert_with(Instant::now);
-        let mut peer = HttpPeer::new(addr, false, String::new());
-        peer.options.connection_timeout = Some(up.connect_timeout);
-        peer.options.read_timeout = Some(up.read_timeout);
-        peer.options.idle_timeout = Some(std::time::Duration::from_secs(60));
         Ok(Box::new(peer))
     }
 
@@ -502,9 +540,38 @@ impl ProxyHttp for GateProxy {
         ctx: &mut RequestCtx,
         mut e: Box<Error>,
     ) -> Box<Error> {
-        // Nothing was sent yet, so another upstream may take the request.
-        if ctx.upstream_tries < ctx.runtime.config.upstream.addrs.len() {
+        // Nothing was sent yet, so another upstream may take any request.
+        self.eject(ctx, &e);
+        if self.gate.upstreams.has_untried(&ctx.tried) {
             e.set_retry(true);
+        }
+        e
+    }
+
+    fn error_while_proxy(
+        &self,
+        peer: &HttpPeer,
+        session: &mut Session,
+        e: Box<Error>,
+        ctx: &mut RequestCtx,
+        client_reused: bool,
+    ) -> Box<Error> {
+        let mut e = e.more_context(format!("Peer: {peer}"));
+        // Sent again only when that cannot do harm: an idempotent method, its body (if any)
+        // still whole in the retry buffer, and nothing of an answer passed to the client.
+        let safe = session.req_header().method.is_idempotent()
+            && !session.as_ref().retry_buffer_truncated()
+            && session.response_written().is_none();
+        if !safe {
+            e.set_retry(false);
+        } else if client_reused {
+            // A kept-alive connection the upstream had closed: not the upstream's fault,
+            // and the same upstream takes the request on a new connection.
+            ctx.retry_same = true;
+            e.set_retry(true);
+        } else {
+            self.eject(ctx, &e);
+            e.set_retry(self.gate.upstreams.has_untried(&ctx.tried));
         }
         e
     }

@@ -11,7 +11,7 @@ use crate::admission::ProxyProtocolApp;
 use crate::connection::{ConnectionApp, ConnectionCap, Limits};
 use crate::demo_origin::DemoOrigin;
 use crate::gate::Gate;
-use crate::lifecycle::{LocalFilesService, SyncService};
+use crate::lifecycle::{LocalFilesService, SyncService, UpstreamService};
 use crate::proxy::GateProxy;
 use crate::upgrade;
 use async_trait::async_trait;
@@ -250,12 +250,15 @@ fn build_server(gate: Arc<Gate>, sighup: bool, upgrade: bool) -> Result<Server, 
         grace_period_seconds: Some(cfg.proxy.grace_period.as_secs()),
         graceful_shutdown_timeout_seconds: Some(cfg.proxy.shutdown_timeout.as_secs()),
         upstream_keepalive_pool_size: cfg.upstream.keepalive_pool_size,
-        // Upstreams are plain HTTP (`proxy::upstream_peer` builds every peer without TLS),
-        // so the upstream connector's trust store is never consulted. Without this Pingora
-        // reads the whole system CA bundle (and every file of `SSL_CERT_DIR`) at start, a
-        // visible part of the start-up (benches/README.md, "Start-up"). An empty store fails
-        // closed: a TLS upstream added later fails its handshake until this loads real CAs.
-        ca_file: Some("/dev/null".to_string()),
+        // The upstream connector's trust store: the system's for HTTPS upstreams without
+        // `ca_file` (a `ca_file` is given per peer). For plain HTTP upstreams it is never
+        // consulted; without this Pingora reads the whole system CA bundle (and every file of
+        // `SSL_CERT_DIR`) at start, a visible part of the start-up (benches/README.md,
+        // "Start-up"). An empty store fails closed: `upstream.tls` is restart-only.
+        ca_file: match &cfg.upstream.tls {
+            Some(t) if t.ca.is_none() => None,
+            _ => Some("/dev/null".to_string()),
+        },
         upgrade_sock: cfg.proxy.upgrade_socket.display().to_string(),
         // Pingora retries once a second: the new process waits this long for SIGQUIT to
         // reach the old one; the old one tries this long to reach the new one.
@@ -362,6 +365,10 @@ fn build_server(gate: Arc<Gate>, sighup: bool, upgrade: bool) -> Result<Server, 
         "local files",
         LocalFilesService::new(gate.clone()),
     ));
+    server.add_service(background_service(
+        "upstream pool",
+        UpstreamService::new(gate.clone()),
+    ));
 
     if let Some(addr) = cfg.demo_origin {
         let mut demo = Service::new(
@@ -443,7 +450,7 @@ pub fn run(
         listen = ?cfg.proxy.listen,
         proxy_protocol = ?cfg.proxy.proxy_protocol.iter().map(|l| l.addr).collect::<Vec<_>>(),
         admin = %cfg.admin.listen,
-        upstream = ?cfg.upstream.addrs,
+        upstream = ?cfg.upstream.addrs.iter().map(ToString::to_string).collect::<Vec<_>>(),
         mode = cfg.policy.mode.as_str(),
         ready = gate.is_ready(),
         "poortwachter started"

@@ -141,8 +141,8 @@ fn check_names_unknown_keys_and_bad_values() {
             vec!["no allowlist.last_good", "--fetch"],
         ),
         (
-            BASE.replace("{upstream}", "localhost:80"),
-            vec!["upstream.addrs", "localhost:80"],
+            BASE.replace("{upstream}", "localhost"),
+            vec!["upstream.addrs", "\"localhost\"", "name:port"],
         ),
         (
             format!("{BASE}\n[admin]\nlisten = \"0.0.0.0:9090\"\n"),

@@ -8,6 +8,19 @@ use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
 /// A moment for `/status`, in RFC 3339.
+/// How `/status` shows HTTPS to the upstream.
+fn pool_tls(up: &crate::upstream::UpstreamConfig) -> Value {
+    match &up.tls {
+        None => Value::Null,
+        Some(t) => json!({
+            "sni": t.sni,
+            "ca_file": t.ca_file.as_ref().map(|p| p.display().to_string()),
+            "verify": t.verify,
+            "client_cert_file": t.client_cert.as_ref().map(|c| c.file.display().to_string()),
+        }),
+    }
+}
+
 fn rfc3339(t: Option<OffsetDateTime>) -> Option<String> {
     t?.format(&Rfc3339).ok()
 }
@@ -92,6 +105,25 @@ pub fn status_json(gate: &Gate) -> Value {
             "last_error_at": rfc3339(st.last_error_at),
         })
     });
+    let upstream = {
+        let up = &config.upstream;
+        let pool = &gate.upstreams;
+        json!({
+            "addrs": up.addrs.iter().map(ToString::to_string).collect::<Vec<_>>(),
+            "tls": pool_tls(up),
+            "health_check": pool.health_check.as_ref().map(|h| json!({
+                "path": h.path,
+                "interval_ms": h.interval.as_millis() as u64,
+                "healthy_threshold": h.healthy_threshold,
+                "unhealthy_threshold": h.unhealthy_threshold,
+            })),
+            "in_rotation": pool.states().into_iter().map(|(addr, ready, ejected)| json!({
+                "addr": addr.to_string(),
+                "ready": ready,
+                "ejected": ejected,
+            })).collect::<Vec<_>>(),
+        })
+    };
     let st = gate.status();
     let cfg = &config.allowlist;
     json!({
@@ -124,6 +156,7 @@ pub fn status_json(gate: &Gate) -> Value {
         "overrides": overrides,
         "site_binding": site_binding,
         "tls": tls,
+        "upstream": upstream,
         "config": {
             "file": config.path.display().to_string(),
             "restart_required": st.restart_required,

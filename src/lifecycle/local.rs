@@ -183,6 +183,7 @@ pub fn put_in_force(gate: &Gate, runtime: Arc<Runtime>) -> Result<(), LocalFileE
         Some(b) => keys_read(gate, &b.0),
         None => *gate.keys_status() = KeysStatus::default(),
     }
+    gate.upstreams.set_targets(&runtime.config.upstream.addrs);
     certificates_in_force(
         gate,
         runtime

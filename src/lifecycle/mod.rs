@@ -9,6 +9,7 @@ mod install;
 mod local;
 mod reload;
 mod service;
+mod upstreams;
 mod watch;
 
 pub use install::{install, record_attempt};
@@ -17,6 +18,7 @@ pub use local::{
 };
 pub use reload::reload_config;
 pub use service::SyncService;
+pub use upstreams::UpstreamService;
 
 use crate::allowlist::{self, CompileOptions, Snapshot};
 use crate::allowlist_config::{SourceConfig, TokenConfig};

@@ -49,6 +49,30 @@ fn restart_required(old: &Config, new: &Config) -> Vec<String> {
         "proxy.upgrade_socket",
         old.proxy.upgrade_socket != new.proxy.upgrade_socket,
     );
+    // The pool's health check and the connector's trust store are built at the start.
+    check(
+        "upstream.tls",
+        old.upstream.tls.is_some() != new.upstream.tls.is_some()
+            || old.upstream.tls.as_ref().map(|t| {
+                (
+                    &t.sni,
+                    &t.ca_file,
+                    t.verify,
+                    t.client_cert.as_ref().map(|c| &c.file),
+                )
+            }) != new.upstream.tls.as_ref().map(|t| {
+                (
+                    &t.sni,
+                    &t.ca_file,
+                    t.verify,
+                    t.client_cert.as_ref().map(|c| &c.file),
+                )
+            }),
+    );
+    check(
+        "upstream.health_check",
+        old.upstream.health_check != new.upstream.health_check,
+    );
     check(
         "upstream.keepalive_pool_size",
         old.upstream.keepalive_pool_size != new.upstream.keepalive_pool_size,

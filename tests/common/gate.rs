@@ -17,6 +17,8 @@ use std::time::Duration;
 /// replaced with the chosen addresses and the allowlist path.
 pub struct GateSpec {
     pub upstreams: Vec<SocketAddr>,
+    /// More upstream addresses as written (`name:port`).
+    pub upstream_names: Vec<String>,
     pub trusted: Vec<&'static str>,
     pub header: &'static str,
     pub mode: &'static str,
@@ -39,6 +41,8 @@ pub struct GateSpec {
     pub proxy_protocol: Option<String>,
     /// More `[proxy]` keys (limits such as `header_timeout`).
     pub proxy_extra: &'static str,
+    /// More `[upstream]` keys (replacing the timeouts of the default config when given).
+    pub upstream_extra: String,
 }
 
 /// The admin token of gates started with `admin_token: true`.
@@ -48,6 +52,7 @@ impl Default for GateSpec {
     fn default() -> Self {
         GateSpec {
             upstreams: Vec::new(),
+            upstream_names: Vec::new(),
             trusted: vec!["127.0.0.1/32"],
             header: "x-forwarded-for",
             mode: "enforce",
@@ -62,6 +67,7 @@ impl Default for GateSpec {
             clock: None,
             proxy_protocol: None,
             proxy_extra: "",
+            upstream_extra: String::new(),
         }
     }
 }
@@ -134,7 +140,13 @@ pub fn config_text(
         listen.push(format!("\"[::1]:{p}\""));
     }
     let quote = |v: &[String]| v.join(", ");
-    let upstreams: Vec<String> = spec.upstreams.iter().map(|a| format!("\"{a}\"")).collect();
+    let upstreams: Vec<String> = spec
+        .upstreams
+        .iter()
+        .map(ToString::to_string)
+        .chain(spec.upstream_names.iter().cloned())
+        .map(|a| format!("\"{a}\""))
+        .collect();
     let trusted: Vec<String> = spec.trusted.iter().map(|t| format!("\"{t}\"")).collect();
     let dir = allowlist.parent().unwrap_or(std::path::Path::new("."));
     let source = spec
@@ -169,8 +181,7 @@ shutdown_timeout = "1s"
 
 [upstream]
 addrs = [{upstreams}]
-connect_timeout = "1s"
-read_timeout = "5s"
+{upstream_extra}
 
 [client_ip]
 trusted_proxies = [{trusted}]
@@ -197,6 +208,11 @@ listen = "{admin_host}:{admin}"
             _ => String::new(),
         },
         proxy_extra = spec.proxy_extra,
+        upstream_extra = if spec.upstream_extra.is_empty() {
+            "connect_timeout = \"1s\"\nread_timeout = \"5s\""
+        } else {
+            spec.upstream_extra.as_str()
+        },
         upstreams = quote(&upstreams),
         trusted = quote(&trusted),
         header = spec.header,
