@@ -562,7 +562,8 @@ impl ProxyHttp for GateProxy {
         let safe = session.req_header().method.is_idempotent()
             && !session.as_ref().retry_buffer_truncated()
             && session.response_written().is_none();
-        if !safe {
+        if !safe || e.esource() != &ErrorSource::Upstream {
+            // A pupil who hung up is not the upstream's failure: no retry, no ejection.
             e.set_retry(false);
         } else if client_reused {
             // A kept-alive connection the upstream had closed: not the upstream's fault,
