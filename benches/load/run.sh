@@ -18,6 +18,17 @@
 # the edges not measured are paused meanwhile. Prints the table (benches/load/report.py) and
 # writes it to RESULTS. Everything started is stopped by PID on exit.
 #
+# Over TLS: PROTOS lists what is measured, each for every edge and path:
+#   http      plain HTTP/1.1, wrk keep-alive (the default, PROTOS=http)
+#   h1        HTTP/1.1 over TLS, wrk keep-alive
+#   h2        HTTP/2 over TLS, h2load -c CONNECTIONS -m STREAMS
+#   h1-close  HTTP/1.1 over TLS, wrk with `Connection: close`: a TLS handshake per request
+#             (wrk resumes the session: TLS 1.3 PSK with X25519, no certificate signature)
+#   PROTOS="h1 h2 h1-close" benches/load/run.sh     # about 7 minutes; EDGES default "gate nginx"
+# A self-signed EC P-256 certificate (SAN DNS:localhost) is generated at run time for the
+# gate's `tls_listen` and nginx's `listen ... ssl` (TLS 1.2 and 1.3, HTTP/2 and HTTP/1.1 by
+# ALPN on both); the plain listeners stay for the readiness probes and checks.
+#
 # Settings (defaults): ROUNDS=3 DURATION=10 WARMUP=2 CONNECTIONS=32 READY_STARTS=5
 #   EDGE_CPU=0 LOAD_CPU=1 RANGES=100000 SEED=7 RESULTS=benches/load/results.md
 #   PORT_BASE= (20 loopback ports from there; default the first free block from 28400)
@@ -26,13 +37,28 @@
 #   SKIP_BUILD=1 BIN=path        use an existing binary
 #   CAND_BIN CAND_THREADS CAND_KEEPALIVE CAND_LOG CAND_ENV   the candidate edge
 #   EDGES="gate off nginx"       which of the three to run (an A/B of one change: EDGES=gate)
+#   PROTOS=http STREAMS=4 (h2load streams per connection: 32 x 4 = 128 in flight, the
+#   upstream keep-alive pool of both edges) RESULTS=benches/load/results-tls.md over TLS
 set -euo pipefail
 
 ROUNDS=${ROUNDS:-3} DURATION=${DURATION:-10} WARMUP=${WARMUP:-2} CONNECTIONS=${CONNECTIONS:-32}
 READY_STARTS=${READY_STARTS:-5} EDGE_CPU=${EDGE_CPU:-0} LOAD_CPU=${LOAD_CPU:-1}
 RANGES=${RANGES:-100000} SEED=${SEED:-7}
-THREADS=${THREADS:-1} KEEPALIVE=${KEEPALIVE:-} LOG=${LOG:-warn}
-RESULTS=${RESULTS:-benches/load/results.md}
+THREADS=${THREADS:-1} KEEPALIVE=${KEEPALIVE:-} LOG=${LOG:-warn} STREAMS=${STREAMS:-4}
+read -r -a PROTOS <<<"${PROTOS:-http}"
+TLS=0
+for p in "${PROTOS[@]}"; do
+    case $p in
+    http) ;;
+    h1 | h2 | h1-close) TLS=1 ;;
+    *) echo "run.sh: PROTOS: unknown protocol $p (http h1 h2 h1-close)" >&2; exit 2 ;;
+    esac
+done
+if ((TLS)); then
+    RESULTS=${RESULTS:-benches/load/results-tls.md} EDGES=${EDGES:-gate nginx}
+else
+    RESULTS=${RESULTS:-benches/load/results.md}
+fi
 HERE=benches/load
 [[ -f $HERE/run.sh && -f Cargo.toml ]] || { echo "run.sh: run me from the repository root" >&2; exit 2; }
 log() { printf '[load %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
@@ -43,6 +69,10 @@ command -v wrk >/dev/null || need+=(wrk)
 [[ -x /usr/sbin/nginx ]] || need+=(nginx)
 command -v curl >/dev/null || need+=(curl)
 command -v python3 >/dev/null || need+=(python3)
+if ((TLS)); then
+    command -v openssl >/dev/null || need+=(openssl)
+    command -v h2load >/dev/null || need+=(nghttp2-client)
+fi
 if ((${#need[@]})); then
     SUDO=""
     ((EUID == 0)) || SUDO=sudo
@@ -95,7 +125,13 @@ loadavg() { cut -d' ' -f1-3 /proc/loadavg; }
 # ---- allowlist ----
 log "generating $RANGES ranges (seed $SEED)"
 python3 "$HERE/gen_allowlist.py" "$WORK/gen" "$RANGES" "$SEED" >&2
+# shellcheck source=/dev/null # written just above
 source "$WORK/gen/addresses.env" # REGISTERED_IP, UNREGISTERED_IP
+if ((TLS)); then
+    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 30 \
+        -subj /CN=localhost -addext subjectAltName=DNS:localhost \
+        -keyout "$WORK/key.pem" -out "$WORK/cert.pem" 2>"$WORK/openssl.log"
+fi
 
 # ---- upstream ----
 nginx_conf() { # dir port body-of-server-block [http-lines]
@@ -133,13 +169,17 @@ read -r pid _ _ < <(python3 "$HERE/launch.py" --log "$WORK/upstream.log" --probe
 PIDS+=("$pid")
 
 # ---- edges ----
-declare -A PORT=() PID=() READY=() RSS_READY=() GROUP=()
-gate_conf() { # name port admin mode threads keepalive log
+declare -A PORT=() TLS_PORT=() PID=() READY=() RSS_READY=() GROUP=()
+gate_conf() { # name port admin mode threads keepalive log [tls-port]
+    local tls=""
+    [[ -z ${8:-} ]] || tls=$'\n'"tls_listen = [\"127.0.0.1:$8\"]
+tls_cert_file = \"$WORK/cert.pem\"
+tls_key_file = \"$WORK/key.pem\""
     mkdir -p "$WORK/$1"
     cp "$WORK/gen/allowlist.json" "$WORK/$1/allowlist.json"
     cat <<EOF
 [proxy]
-listen = ["127.0.0.1:$2"]
+listen = ["127.0.0.1:$2"]$tls
 threads = $5
 [upstream]
 addrs = ["127.0.0.1:$UP_PORT"]
@@ -169,8 +209,10 @@ start_edge() { # name port probe want cmd...: READY_STARTS starts, the last one 
     log "$name: pid $pid, ready after ${times[*]} ms, RSS $rss KiB"
 }
 start_gate() { # name n mode threads keepalive log env bin
-    local port=$((PORT_BASE + 10 + 2 * $2)) admin=$((PORT_BASE + 11 + 2 * $2))
-    gate_conf "$1" "$port" "$admin" "$3" "$4" "$5" "$6" >"$WORK/$1.toml"
+    local port=$((PORT_BASE + 10 + 2 * $2)) admin=$((PORT_BASE + 11 + 2 * $2)) tls=""
+    ((TLS)) && tls=$((PORT_BASE + 16 + $2)) TLS_PORT[$1]=$tls
+    gate_conf "$1" "$port" "$admin" "$3" "$4" "$5" "$6" ${tls:+"$tls"} >"$WORK/$1.toml"
+    # shellcheck disable=SC2086 # $7 (CAND_ENV) is split into NAME=value words on purpose
     start_edge "$1" "$port" "127.0.0.1:$admin/readyz" 200 env $7 "$8" run --config "$WORK/$1.toml"
 }
 read -r -a EDGES <<<"${EDGES:-gate off nginx}"
@@ -191,7 +233,24 @@ if has nginx; then
     NGINX_PORT=$((PORT_BASE + 2))
     mkdir -p "$WORK/nginx"
     cp "$WORK/gen/geo.conf" "$WORK/nginx/geo.conf"
-    nginx_conf "$WORK/nginx" "$NGINX_PORT" "location / {
+    tls=""
+    if ((TLS)); then
+        # The session cache and timeout of Mozilla's "intermediate" nginx configuration
+        # (tickets off: resumption from the shared cache). HTTP/2: `http2 on;` from 1.25.1.
+        TLS_PORT[nginx]=$((PORT_BASE + 3)) h2=" http2" h2_on=""
+        v=$("$NGINX" -v 2>&1 | sed 's|.*/||')
+        [[ $(printf '%s\n' 1.25.1 "$v" | sort -V | head -1) == 1.25.1 ]] && h2="" h2_on="http2 on;"
+        tls="listen 127.0.0.1:${TLS_PORT[nginx]} ssl$h2 backlog=4096;
+            $h2_on
+            ssl_certificate $WORK/cert.pem;
+            ssl_certificate_key $WORK/key.pem;
+            ssl_protocols TLSv1.2 TLSv1.3;
+            ssl_session_cache shared:SSL:10m;
+            ssl_session_timeout 1d;
+            ssl_session_tickets off;
+            "
+    fi
+    nginx_conf "$WORK/nginx" "$NGINX_PORT" "${tls}location / {
                 default_type \"text/html; charset=utf-8\";
                 if (\$registered = 0) {
                     add_header Cache-Control \"no-store, private\" always;
@@ -216,51 +275,87 @@ if has nginx; then
     PIDS+=("${PID[nginx]}")
 fi
 
+url() { # edge proto
+    if [[ $2 == http ]]; then echo "http://127.0.0.1:${PORT[$1]}/"; else echo "https://127.0.0.1:${TLS_PORT[$1]}/"; fi
+}
 for e in "${EDGES[@]}"; do
-    for path in blocked allowed; do
-        ip=$UNREGISTERED_IP want=403
-        [[ $path == allowed ]] && ip=$REGISTERED_IP want=200
-        [[ $e == off ]] && want=200
-        got=$(curl -s -o /dev/null -w '%{http_code}' -H "X-Forwarded-For: $ip" "http://127.0.0.1:${PORT[$e]}/")
-        [[ $got == "$want" ]] || { echo "run.sh: $e $path: expected $want, got $got" >&2; exit 1; }
+    for proto in "${PROTOS[@]}"; do
+        version=1.1 flag=--http1.1
+        [[ $proto == h2 ]] && version=2 flag=--http2
+        for path in blocked allowed; do
+            ip=$UNREGISTERED_IP want=403
+            [[ $path == allowed ]] && ip=$REGISTERED_IP want=200
+            [[ $e == off ]] && want=200
+            got=$(curl -sk "$flag" -o /dev/null -w '%{http_code} HTTP/%{http_version}' -H "X-Forwarded-For: $ip" "$(url "$e" "$proto")")
+            [[ $got == "$want HTTP/$version" ]] ||
+                { echo "run.sh: $e $proto $path: expected $want HTTP/$version, got $got" >&2; exit 1; }
+        done
     done
 done
 
 # ---- load ----
 RUNS=$WORK/runs.jsonl
-measure() { # edge path round seconds
-    local e=$1 pid=${PID[$1]} ip=$UNREGISTERED_IP c0 c1 out o p
-    [[ $2 == allowed ]] && ip=$REGISTERED_IP
+H2LOG=$WORK/h2load.log
+measure() { # edge proto path round seconds
+    local e=$1 pid=${PID[$1]} ip=$UNREGISTERED_IP c0 c1 out o p close=()
+    [[ $3 == allowed ]] && ip=$REGISTERED_IP
+    [[ $2 == h1-close ]] && close=(-H "Connection: close")
     for o in "${EDGES[@]}"; do [[ $o == "$e" ]] || for p in ${GROUP[$o]}; do kill -STOP "$p"; done; done
     c0=$(cpu_ticks "$pid")
-    out=$(taskset -c "$LOAD_CPU" timeout $(($4 + 30)) wrk -t1 -c "$CONNECTIONS" -d "${4}s" \
-        --latency -s "$HERE/xff.lua" "http://127.0.0.1:${PORT[$e]}/" -- "$ip")
+    if [[ $2 == h2 ]]; then
+        out=$(taskset -c "$LOAD_CPU" timeout $(($5 + 30)) h2load -t1 -c "$CONNECTIONS" -m "$STREAMS" \
+            -D "$5" --log-file="$H2LOG" -H "X-Forwarded-For: $ip" "$(url "$e" h2)")
+    else
+        out=$(taskset -c "$LOAD_CPU" timeout $(($5 + 30)) wrk -t1 -c "$CONNECTIONS" -d "${5}s" "${close[@]}" \
+            --latency -s "$HERE/xff.lua" "$(url "$e" "$2")" -- "$ip")
+    fi
     c1=$(cpu_ticks "$pid")
     for o in "${EDGES[@]}"; do for p in ${GROUP[$o]}; do kill -CONT "$p"; done; done
-    out=$(sed -n 's/^RESULT //p' <<<"$out")
-    [[ -n $out ]] || { echo "run.sh: no wrk result for $e $2" >&2; exit 1; }
-    ((${3} == 0)) && return
-    printf '{"edge":"%s","path":"%s","round":%d,"ticks":%d,"load":"%s","wrk":%s}\n' \
-        "$e" "$2" "$3" $((c1 - c0)) "$(loadavg)" "$out" | tee -a "$RUNS" | python3 "$HERE/report.py" --line
+    if [[ $2 == h2 ]]; then
+        out=$(python3 "$HERE/report.py" --h2load "$H2LOG" <<<"$out") && rm -f "$H2LOG"
+    else
+        out=$(sed -n 's/^RESULT //p' <<<"$out")
+    fi
+    [[ -n $out ]] || { echo "run.sh: no load result for $e $2 $3" >&2; exit 1; }
+    (($4 == 0)) && return
+    printf '{"edge":"%s","proto":"%s","path":"%s","round":%d,"ticks":%d,"load":"%s","wrk":%s}\n' \
+        "$e" "$2" "$3" "$4" $((c1 - c0)) "$(loadavg)" "$out" | tee -a "$RUNS" | python3 "$HERE/report.py" --line
 }
+TOOLS="" LOADER="" # the load tools, e.g. "wrk -t1 -c32, h2load -t1 -c32 -m4" and "wrk/h2load"
+for p in "${PROTOS[@]}"; do
+    t="wrk -t1 -c$CONNECTIONS"
+    [[ $p == h2 ]] && t="h2load -t1 -c$CONNECTIONS -m$STREAMS"
+    [[ $TOOLS == *"$t"* ]] || TOOLS+="${TOOLS:+, }$t" LOADER+="${LOADER:+/}${t%% *}"
+done
 LOAD_BEFORE=$(loadavg)
-log "load average $LOAD_BEFORE; $ROUNDS rounds of ${DURATION}s, wrk -t1 -c$CONNECTIONS"
+log "load average $LOAD_BEFORE; $ROUNDS rounds of ${DURATION}s, $TOOLS"
 ORDER=()
-for path in blocked allowed; do for e in "${EDGES[@]}"; do ORDER+=("$e:$path"); done; done
-for pair in "${ORDER[@]}"; do measure "${pair%%:*}" "${pair##*:}" 0 "$WARMUP"; done
+for proto in "${PROTOS[@]}"; do
+    for path in blocked allowed; do for e in "${EDGES[@]}"; do ORDER+=("$e $proto $path"); done; done
+done
+for run in "${ORDER[@]}"; do read -r e proto path <<<"$run" && measure "$e" "$proto" "$path" 0 "$WARMUP"; done
 for ((r = 1; r <= ROUNDS; r++)); do
     seq_=("${ORDER[@]}")
     ((r % 2)) || for ((i = 0; i < ${#ORDER[@]}; i++)); do seq_[i]=${ORDER[${#ORDER[@]} - 1 - i]}; done
-    for pair in "${seq_[@]}"; do measure "${pair%%:*}" "${pair##*:}" "$r" "$DURATION"; done
+    for run in "${seq_[@]}"; do read -r e proto path <<<"$run" && measure "$e" "$proto" "$path" "$r" "$DURATION"; done
 done
 
 # ---- report ----
+tls_params() { # port: what OpenSSL's client (wrk's library, defaults) negotiates there
+    openssl s_client -connect "127.0.0.1:$1" -brief </dev/null 2>&1 |
+        awk -F'[:,] ' '/^(Protocol version|Ciphersuite|Server Temp Key)/ {printf "%s%s", s, $2; s = " "}'
+}
 {
     echo "date=$(date -u +%Y-%m-%dT%H:%MZ)"
     echo "machine=$(nproc) cores, $(awk -F': ' '/^model name/ {print $2; exit}' /proc/cpuinfo), Linux $(uname -r)"
-    echo "versions=poortwachter $(git rev-parse --short HEAD 2>/dev/null || echo '?')$(git diff --quiet HEAD -- src Cargo.toml 2>/dev/null || echo '+changes'), $("$NGINX" -v 2>&1 | sed 's/.*: //'), wrk $(wrk -v 2>&1 | awk 'NR == 1 {print $2}')"
-    echo "setup=$RANGES ranges (seed $SEED), $ROUNDS rounds x ${DURATION}s A/B alternated, wrk -t1 -c$CONNECTIONS; edge on core $EDGE_CPU ($THREADS gate thread(s), 1 nginx worker), wrk + upstream on core $LOAD_CPU"
+    echo "versions=poortwachter $(git rev-parse --short HEAD 2>/dev/null || echo '?')$(git diff --quiet HEAD -- src Cargo.toml 2>/dev/null || echo '+changes'), $("$NGINX" -v 2>&1 | sed 's/.*: //')$([[ $LOADER != *wrk* ]] || echo ", wrk $(wrk -v 2>&1 | awk 'NR == 1 {print $2}')")$([[ $LOADER != *h2load* ]] || echo ", $(h2load --version)")"
+    echo "setup=$RANGES ranges (seed $SEED), $ROUNDS rounds x ${DURATION}s A/B alternated, $TOOLS; edge on core $EDGE_CPU ($THREADS gate thread(s), 1 nginx worker), $LOADER + upstream on core $LOAD_CPU"
     echo "load=$LOAD_BEFORE before, $(loadavg) after"
+    if ((TLS)); then
+        printf 'tls=self-signed EC P-256 certificate, TLS 1.2 and 1.3 offered; OpenSSL s_client negotiates'
+        for e in "${EDGES[@]}"; do printf ' %s: %s;' "$e" "$(tls_params "${TLS_PORT[$e]}")"; done
+        echo " nginx ssl_session_cache shared:SSL:10m, ssl_session_timeout 1d, tickets off; the gate: rustls' defaults (in-memory session cache of 256, TLS 1.3 tickets from it)"
+    fi
     for e in "${EDGES[@]}"; do
         echo "ready_$e=${READY[$e]}"
         echo "rss_$e=${RSS_READY[$e]} $(rss_kib "${PID[$e]}")"
