@@ -7,7 +7,7 @@ usage: report.py META RUNS_JSONL            prints the markdown table
 
 META holds key=value lines (date, machine, versions, setup, load, ready_EDGE = start-to-ready
 ms per start, rss_EDGE = "KiB at ready, KiB after load", tls when over TLS). Each run: edge,
-proto (run.sh's PROTOS: http, or h1, h2, h1-close over TLS), path, round, ticks (utime+stime
+proto (run.sh's PROTOS: http, or h1, h2, h1-close, h2-full over TLS), path, round, ticks (utime+stime
 of the edge process during the run, in clock ticks), load (load average at its end) and wrk
 (the RESULT object of xff.lua, or the same fields from h2load). With only plain HTTP runs the
 table is the plain benchmark's; over TLS it has a protocol column and the ratios per protocol.
@@ -20,7 +20,8 @@ import sys
 
 HZ = os.sysconf("SC_CLK_TCK")
 NAMES = {"gate": "gate (enforce)", "off": "gate, mode off", "nginx": "nginx realip+geo", "cand": "candidate"}
-PROTOS = {"http": "HTTP/1.1", "h1": "HTTP/1.1 TLS", "h2": "HTTP/2 TLS", "h1-close": "HTTP/1.1 TLS, close"}
+PROTOS = {"http": "HTTP/1.1", "h1": "HTTP/1.1 TLS", "h2": "HTTP/2 TLS", "h1-close": "HTTP/1.1 TLS, close",
+          "h2-full": "HTTP/2 TLS, full handshake"}
 TARGETS = [  # (label, numerator, denominator, path, wanted ratio)
     ("blocked: gate / nginx", "gate", "nginx", "blocked", 1.0),
     ("allowed: gate / nginx", "gate", "nginx", "allowed", 0.8),
@@ -48,8 +49,9 @@ def h2load(log_path):
     req = {}
     secs = None
     for l in out.splitlines():
-        if l.startswith("finished in "):
-            secs = float(l.split()[2].rstrip("s,"))
+        if l.startswith("finished in "):  # "finished in 10.00s," or "917.30ms,"
+            t = l.split()[2].rstrip(",")
+            secs = float(t[:-2]) / 1e3 if t.endswith("ms") else float(t.rstrip("s"))
         elif l.startswith("requests: "):
             req = {w: int(n) for n, w in (p.split() for p in l[len("requests: "):].split(", "))}
     us = []
@@ -108,9 +110,10 @@ def main():
         out.append("TLS: %s" % meta["tls"])
         out.append("")
     out.append("Medians over the rounds, (min–max); CPU µs/req is the edge process's utime+stime per request.")
-    if "h2" in protos:
-        out.append("HTTP/2 latencies are h2load's per-request times (--log-file), with every stream of every"
-                   " connection in flight: compare them between edges, not with the HTTP/1.1 rows.")
+    if "h2" in protos or "h2-full" in protos:
+        out.append("HTTP/2 latencies are h2load's per-request times (--log-file), from the request to the end"
+                   " of its response (without the connection's set-up and handshake), with every stream of"
+                   " every connection in flight: compare them between edges, not with the HTTP/1.1 rows.")
     out.append("")
     proto_col = ("", "") if plain else (" protocol |", "---|")
     out.append("| edge |%s path | req/s | p50 ms | p99 ms | edge CPU µs/req | RSS ready / after load MB | start→ready ms |"

@@ -24,7 +24,10 @@
 #   h2        HTTP/2 over TLS, h2load -c CONNECTIONS -m STREAMS
 #   h1-close  HTTP/1.1 over TLS, wrk with `Connection: close`: a TLS handshake per request
 #             (wrk resumes the session: TLS 1.3 PSK with X25519, no certificate signature)
-#   PROTOS="h1 h2 h1-close" benches/load/run.sh     # about 7 minutes; EDGES default "gate nginx"
+#   h2-full   HTTP/2 over TLS, h2load opening RATE new connections a second, one request
+#             each: a full handshake per request (certificate signature) at a fixed rate, so
+#             its req/s is the offered rate and its CPU µs per request the figure
+#   PROTOS="h1 h2 h1-close h2-full" benches/load/run.sh   # about 9 minutes; EDGES "gate nginx"
 # A self-signed EC P-256 certificate (SAN DNS:localhost) is generated at run time for the
 # gate's `tls_listen` and nginx's `listen ... ssl` (TLS 1.2 and 1.3, HTTP/2 and HTTP/1.1 by
 # ALPN on both); the plain listeners stay for the readiness probes and checks.
@@ -38,20 +41,21 @@
 #   CAND_BIN CAND_THREADS CAND_KEEPALIVE CAND_LOG CAND_ENV   the candidate edge
 #   EDGES="gate off nginx"       which of the three to run (an A/B of one change: EDGES=gate)
 #   PROTOS=http STREAMS=4 (h2load streams per connection: 32 x 4 = 128 in flight, the
-#   upstream keep-alive pool of both edges) RESULTS=benches/load/results-tls.md over TLS
+#   upstream keep-alive pool of both edges) RATE=500 (h2-full connections a second, a multiple
+#   of 10) RESULTS=benches/load/results-tls.md over TLS
 set -euo pipefail
 
 ROUNDS=${ROUNDS:-3} DURATION=${DURATION:-10} WARMUP=${WARMUP:-2} CONNECTIONS=${CONNECTIONS:-32}
 READY_STARTS=${READY_STARTS:-5} EDGE_CPU=${EDGE_CPU:-0} LOAD_CPU=${LOAD_CPU:-1}
 RANGES=${RANGES:-100000} SEED=${SEED:-7}
-THREADS=${THREADS:-1} KEEPALIVE=${KEEPALIVE:-} LOG=${LOG:-warn} STREAMS=${STREAMS:-4}
+THREADS=${THREADS:-1} KEEPALIVE=${KEEPALIVE:-} LOG=${LOG:-warn} STREAMS=${STREAMS:-4} RATE=${RATE:-500}
 read -r -a PROTOS <<<"${PROTOS:-http}"
 TLS=0
 for p in "${PROTOS[@]}"; do
     case $p in
     http) ;;
-    h1 | h2 | h1-close) TLS=1 ;;
-    *) echo "run.sh: PROTOS: unknown protocol $p (http h1 h2 h1-close)" >&2; exit 2 ;;
+    h1 | h2 | h1-close | h2-full) TLS=1 ;;
+    *) echo "run.sh: PROTOS: unknown protocol $p (http h1 h2 h1-close h2-full)" >&2; exit 2 ;;
     esac
 done
 if ((TLS)); then
@@ -281,7 +285,7 @@ url() { # edge proto
 for e in "${EDGES[@]}"; do
     for proto in "${PROTOS[@]}"; do
         version=1.1 flag=--http1.1
-        [[ $proto == h2 ]] && version=2 flag=--http2
+        [[ $proto == h2* ]] && version=2 flag=--http2
         for path in blocked allowed; do
             ip=$UNREGISTERED_IP want=403
             [[ $path == allowed ]] && ip=$REGISTERED_IP want=200
@@ -305,13 +309,16 @@ measure() { # edge proto path round seconds
     if [[ $2 == h2 ]]; then
         out=$(taskset -c "$LOAD_CPU" timeout $(($5 + 30)) h2load -t1 -c "$CONNECTIONS" -m "$STREAMS" \
             -D "$5" --log-file="$H2LOG" -H "X-Forwarded-For: $ip" "$(url "$e" h2)")
+    elif [[ $2 == h2-full ]]; then # RATE * seconds clients, each one connection for one request
+        out=$(taskset -c "$LOAD_CPU" timeout $(($5 + 30)) h2load -t1 -c $((RATE * $5)) -n $((RATE * $5)) \
+            -r $((RATE / 10)) --rate-period 100ms --log-file="$H2LOG" -H "X-Forwarded-For: $ip" "$(url "$e" h2)")
     else
         out=$(taskset -c "$LOAD_CPU" timeout $(($5 + 30)) wrk -t1 -c "$CONNECTIONS" -d "${5}s" "${close[@]}" \
             --latency -s "$HERE/xff.lua" "$(url "$e" "$2")" -- "$ip")
     fi
     c1=$(cpu_ticks "$pid")
     for o in "${EDGES[@]}"; do for p in ${GROUP[$o]}; do kill -CONT "$p"; done; done
-    if [[ $2 == h2 ]]; then
+    if [[ $2 == h2* ]]; then
         out=$(python3 "$HERE/report.py" --h2load "$H2LOG" <<<"$out") && rm -f "$H2LOG"
     else
         out=$(sed -n 's/^RESULT //p' <<<"$out")
@@ -325,6 +332,7 @@ TOOLS="" LOADER="" # the load tools, e.g. "wrk -t1 -c32, h2load -t1 -c32 -m4" an
 for p in "${PROTOS[@]}"; do
     t="wrk -t1 -c$CONNECTIONS"
     [[ $p == h2 ]] && t="h2load -t1 -c$CONNECTIONS -m$STREAMS"
+    [[ $p == h2-full ]] && t="h2load -t1 -r$RATE/s (one request per connection)"
     [[ $TOOLS == *"$t"* ]] || TOOLS+="${TOOLS:+, }$t" LOADER+="${LOADER:+/}${t%% *}"
 done
 LOAD_BEFORE=$(loadavg)
