@@ -333,7 +333,8 @@ for p in "${PROTOS[@]}"; do
     t="wrk -t1 -c$CONNECTIONS"
     [[ $p == h2 ]] && t="h2load -t1 -c$CONNECTIONS -m$STREAMS"
     [[ $p == h2-full ]] && t="h2load -t1 -r$RATE/s (one request per connection)"
-    [[ $TOOLS == *"$t"* ]] || TOOLS+="${TOOLS:+, }$t" LOADER+="${LOADER:+/}${t%% *}"
+    [[ $TOOLS == *"$t"* ]] || TOOLS+="${TOOLS:+, }$t"
+    [[ $LOADER == *"${t%% *}"* ]] || LOADER+="${LOADER:+/}${t%% *}"
 done
 LOAD_BEFORE=$(loadavg)
 log "load average $LOAD_BEFORE; $ROUNDS rounds of ${DURATION}s, $TOOLS"
