@@ -312,6 +312,30 @@ fn check(path: &std::path::Path, strict: bool, fetch: bool) -> anyhow::Result<Ex
             b.0.missing.as_str()
         );
     }
+    let up = &gate.runtime().config.upstream;
+    println!(
+        "upstream: {} over {}, health check {}",
+        up.addrs
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join(", "),
+        if up.tls.is_some() {
+            "HTTPS"
+        } else {
+            "plain HTTP"
+        },
+        up.health_check
+            .as_ref()
+            .map_or("off".to_string(), |h| format!(
+                "GET {} every {:?}",
+                h.path, h.interval
+            )),
+    );
+    if up.tls.as_ref().is_some_and(|t| !t.verify) {
+        println!("warning: upstream.verify = false: the upstream's certificate is not checked; never in production");
+        warnings += 1;
+    }
     if let Some(certs) = gate.certificates.load() {
         let now = gate.now().unix_timestamp();
         for c in certs.list() {

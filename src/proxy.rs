@@ -121,15 +121,18 @@ impl GateProxy {
         GateProxy { gate }
     }
 
-    /// A request to the backend in progress failed: counted, and out of rotation for
-    /// `fail_timeout`.
-    fn eject(&self, ctx: &RequestCtx, e: &Error) {
+    /// An attempt on the backend in progress failed: counted, and with `eject` out of
+    /// rotation for `fail_timeout`.
+    fn failed(&self, ctx: &RequestCtx, e: &Error, eject: bool) {
         let Some(b) = &ctx.backend else { return };
         self.gate
             .metrics
             .upstream_failures
             .with_label_values(&[&b.addr.to_string()])
             .inc();
+        if !eject {
+            return;
+        }
         let fail_timeout = ctx.runtime.config.upstream.fail_timeout;
         if self.gate.upstreams.eject(b, fail_timeout) {
             self.gate
@@ -541,7 +544,7 @@ impl ProxyHttp for GateProxy {
         mut e: Box<Error>,
     ) -> Box<Error> {
         // Nothing was sent yet, so another upstream may take any request.
-        self.eject(ctx, &e);
+        self.failed(ctx, &e, true);
         if self.gate.upstreams.has_untried(&ctx.tried) {
             e.set_retry(true);
         }
@@ -557,23 +560,35 @@ impl ProxyHttp for GateProxy {
         client_reused: bool,
     ) -> Box<Error> {
         let mut e = e.more_context(format!("Peer: {peer}"));
+        if e.esource() != &ErrorSource::Upstream {
+            // A pupil who hung up is not the upstream's failure: no retry, no ejection.
+            e.set_retry(false);
+            return e;
+        }
         // Sent again only when that cannot do harm: an idempotent method, its body (if any)
         // still whole in the retry buffer, and nothing of an answer passed to the client.
         let safe = session.req_header().method.is_idempotent()
             && !session.as_ref().retry_buffer_truncated()
             && session.response_written().is_none();
-        if !safe || e.esource() != &ErrorSource::Upstream {
-            // A pupil who hung up is not the upstream's failure: no retry, no ejection.
-            e.set_retry(false);
-        } else if client_reused {
-            // A kept-alive connection the upstream had closed: not the upstream's fault,
-            // and the same upstream takes the request on a new connection.
-            ctx.retry_same = true;
-            e.set_retry(true);
-        } else {
-            self.eject(ctx, &e);
-            e.set_retry(self.gate.upstreams.has_untried(&ctx.tried));
+        if client_reused {
+            // Pingora marks the errors that mean "the upstream had closed this kept-alive
+            // connection" (not the upstream's fault): the same upstream takes the request
+            // again on a new connection. Any other error on it (a timeout) is not retried.
+            e.retry.decide_reuse(true);
+            let again = safe && e.retry();
+            if !again {
+                self.failed(ctx, &e, false);
+            }
+            ctx.retry_same = again;
+            e.set_retry(again);
+            return e;
         }
+        // A timeout is the request's as much as the upstream's (a slow export): counted, not
+        // sent again, and the upstream stays in rotation. A reset or a closed connection
+        // takes the upstream out.
+        let timed_out = e.etype() == &ErrorType::ReadTimedout;
+        self.failed(ctx, &e, !timed_out);
+        e.set_retry(safe && !timed_out && self.gate.upstreams.has_untried(&ctx.tried));
         e
     }
 

@@ -446,6 +446,9 @@ pub fn run(
     upgrade::notify_systemd(upgrade);
     let rt = gate.runtime();
     let cfg = &rt.config;
+    if cfg.upstream.tls.as_ref().is_some_and(|t| !t.verify) {
+        tracing::warn!("upstream.verify = false: the upstream's certificate is not checked; never in production");
+    }
     tracing::info!(
         listen = ?cfg.proxy.listen,
         proxy_protocol = ?cfg.proxy.proxy_protocol.iter().map(|l| l.addr).collect::<Vec<_>>(),

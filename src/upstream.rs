@@ -76,6 +76,21 @@ pub struct UpstreamTls {
     pub client_cert: Option<ClientCert>,
 }
 
+/// What identifies HTTPS settings across a reload: a change needs a restart.
+pub type TlsIdentity = Option<(Option<String>, Option<PathBuf>, bool, Option<PathBuf>)>;
+
+/// The [`TlsIdentity`] of `tls`.
+pub fn tls_identity(tls: Option<&UpstreamTls>) -> TlsIdentity {
+    tls.map(|t| {
+        (
+            t.sni.clone(),
+            t.ca_file.clone(),
+            t.verify,
+            t.client_cert.as_ref().map(|c| c.file.clone()),
+        )
+    })
+}
+
 /// A client certificate and key shown to the upstream.
 #[derive(Clone)]
 pub struct ClientCert {
@@ -170,6 +185,20 @@ impl TryFrom<UpstreamFile> for UpstreamConfig {
         }
         let tls = upstream_tls(&u, &addrs)?;
         let health_check = u.health_check.as_ref().map(health_check).transpose()?;
+        if let (Some(t), Some(_)) = (&tls, &health_check) {
+            // The check sends one name (SNI) to every address.
+            let mut names = addrs.iter().filter_map(|a| match a {
+                UpstreamAddr::Name { host, .. } => Some(host),
+                UpstreamAddr::Ip(_) => None,
+            });
+            let first = names.next();
+            if t.sni.is_none() && names.any(|n| Some(n) != first) {
+                return Err(SettingError::missing(
+                    "upstream.sni",
+                    "upstream.addrs has several host names and [upstream.health_check] checks every address with one name: set the certificate's name in sni",
+                ));
+            }
+        }
         let d = |key: &str, v: &Option<String>, default: u64, (min, max): (u64, u64)| {
             let d = setting::duration(key, v.as_deref(), Duration::from_secs(default))?;
             if d < Duration::from_millis(min) || d > Duration::from_millis(max) {
@@ -258,7 +287,11 @@ fn upstream_addr(s: &str) -> Result<UpstreamAddr, SettingError> {
 
 /// A PEM file's certificates, each parsed (so a broken one is an error here, not a panic
 /// when a connection needs it).
-fn pem_certificates(key: &str, path: &Path) -> Result<Vec<Vec<u8>>, SettingError> {
+fn pem_certificates(
+    key: &str,
+    path: &Path,
+    authorities: bool,
+) -> Result<Vec<Vec<u8>>, SettingError> {
     use rustls::pki_types::pem::PemObject;
     use rustls::pki_types::CertificateDer;
     let shown = format!("{:?}", path.display().to_string());
@@ -280,6 +313,17 @@ fn pem_certificates(key: &str, path: &Path) -> Result<Vec<Vec<u8>>, SettingError
         use x509_parser::prelude::{FromDer, X509Certificate};
         X509Certificate::from_der(c.as_ref()).map_err(|e| {
             SettingError::invalid(key, &shown, format!("a certificate cannot be parsed: {e}"))
+        })?;
+        // What the connector does with an authority: refused here, not on every connection.
+        if !authorities {
+            continue;
+        }
+        rustls::RootCertStore::empty().add(c.clone()).map_err(|e| {
+            SettingError::invalid(
+                key,
+                &shown,
+                format!("a certificate cannot be trusted as an authority: {e}"),
+            )
         })?;
     }
     Ok(certs.into_iter().map(|c| c.as_ref().to_vec()).collect())
@@ -331,7 +375,7 @@ fn upstream_tls(
     let ca_file = setting::file_path("upstream.ca_file", u.ca_file.as_deref())?;
     let ca = match &ca_file {
         Some(path) => {
-            let certs = pem_certificates("upstream.ca_file", path)?;
+            let certs = pem_certificates("upstream.ca_file", path, true)?;
             let wrapped: Vec<WrappedX509> = certs
                 .into_iter()
                 .map(|der| WrappedX509::new(der, pingora::utils::tls::parse_x509))
@@ -381,7 +425,7 @@ fn client_cert(cert: &Path, key: &Path) -> Result<ClientCert, SettingError> {
     };
     // Reads both and checks that the key is the certificate's own.
     crate::tls::Certificates::load(std::slice::from_ref(&source))?;
-    let chain = pem_certificates("upstream.client_cert_file", cert)?;
+    let chain = pem_certificates("upstream.client_cert_file", cert, false)?;
     let key_pem = std::fs::read(key).map_err(|e| {
         SettingError::invalid(
             "upstream.client_key_file",
@@ -403,7 +447,10 @@ fn client_cert(cert: &Path, key: &Path) -> Result<ClientCert, SettingError> {
 }
 
 fn health_check(h: &HealthCheckFile) -> Result<HealthCheckConfig, SettingError> {
-    if !h.path.starts_with('/') || h.path.bytes().any(|b| b.is_ascii_control() || b == b' ') {
+    if !h.path.starts_with('/')
+        || h.path.bytes().any(|b| b.is_ascii_control() || b == b' ')
+        || pool::health_request(&h.path, "localhost").is_err()
+    {
         return Err(SettingError::invalid(
             "upstream.health_check.path",
             format!("{:?}", h.path),
@@ -411,7 +458,10 @@ fn health_check(h: &HealthCheckFile) -> Result<HealthCheckConfig, SettingError> 
         ));
     }
     if let Some(host) = &h.host {
-        if host.is_empty() || host.bytes().any(|b| b.is_ascii_control() || b == b' ') {
+        if host.is_empty()
+            || host.bytes().any(|b| b.is_ascii_control() || b == b' ')
+            || pool::health_request("/", host).is_err()
+        {
             return Err(SettingError::invalid(
                 "upstream.health_check.host",
                 format!("{host:?}"),

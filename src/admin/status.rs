@@ -9,8 +9,8 @@ use time::OffsetDateTime;
 
 /// A moment for `/status`, in RFC 3339.
 /// How `/status` shows HTTPS to the upstream.
-fn pool_tls(up: &crate::upstream::UpstreamConfig) -> Value {
-    match &up.tls {
+fn pool_tls(tls: Option<&crate::upstream::UpstreamTls>) -> Value {
+    match tls {
         None => Value::Null,
         Some(t) => json!({
             "sni": t.sni,
@@ -110,7 +110,7 @@ pub fn status_json(gate: &Gate) -> Value {
         let pool = &gate.upstreams;
         json!({
             "addrs": up.addrs.iter().map(ToString::to_string).collect::<Vec<_>>(),
-            "tls": pool_tls(up),
+            "tls": pool_tls(pool.tls()),
             "health_check": pool.health_check.as_ref().map(|h| json!({
                 "path": h.path,
                 "interval_ms": h.interval.as_millis() as u64,

@@ -9,7 +9,7 @@ use crate::gate::{Clock, Gate, Runtime};
 use crate::page::PageError;
 use crate::site_binding::{KeyError, SiteBindingConfig, Verifier};
 use crate::status::KeysStatus;
-use crate::tls::{Certificates, TlsError};
+use crate::tls::{CertificateSource, Certificates, TlsError};
 use async_trait::async_trait;
 use pingora::server::ShutdownWatch;
 use pingora::services::background::BackgroundService;
@@ -183,16 +183,21 @@ pub fn put_in_force(gate: &Gate, runtime: Arc<Runtime>) -> Result<(), LocalFileE
         Some(b) => keys_read(gate, &b.0),
         None => *gate.keys_status() = KeysStatus::default(),
     }
-    gate.upstreams.set_targets(&runtime.config.upstream.addrs);
-    certificates_in_force(
-        gate,
-        runtime
-            .config
-            .proxy
-            .tls
-            .as_ref()
-            .map(|t| t.certificates.clone()),
+    gate.upstreams.set_targets(
+        &runtime.config.upstream.addrs,
+        runtime.config.upstream.tls.as_ref(),
     );
+    // Read again under the lock: the read made with the configuration may be older than one
+    // the file watcher put in force since. Without TLS in the new configuration the set in
+    // force stays, as the TLS listeners do until a restart.
+    if let Some(tls) = &runtime.config.proxy.tls {
+        let refused = read_certificates(gate, &tls.sources).is_err();
+        if refused && gate.certificates.load().is_none() {
+            // Changed for the worse since the configuration was read, before anything was in
+            // force: the read that passed the check is better than none.
+            certificates_in_force(gate, tls.certificates.clone());
+        }
+    }
     let policy = runtime.config.policy;
     gate.metrics.set_mode(policy.mode, policy.enforce_from);
     crate::logging::follow_client_ip(&runtime.config.log.client_ip);
@@ -334,12 +339,17 @@ fn read_overrides(gate: &Gate, config: &Config) -> Result<Option<Arc<Overrides>>
 pub fn reload_certificates(gate: &Gate) -> Result<(), LocalFileError> {
     let _one_at_a_time = gate.local_reload_lock();
     let rt = gate.runtime();
-    let Some(tls) = &rt.config.proxy.tls else {
-        return Ok(());
-    };
-    match Certificates::load(&tls.sources) {
+    match &rt.config.proxy.tls {
+        Some(tls) => read_certificates(gate, &tls.sources),
+        None => Ok(()),
+    }
+}
+
+/// Read `sources` and put them in force, or record why not (the set in force stays).
+fn read_certificates(gate: &Gate, sources: &[CertificateSource]) -> Result<(), LocalFileError> {
+    match Certificates::load(sources) {
         Ok(c) => {
-            certificates_in_force(gate, Some(Arc::new(c)));
+            certificates_in_force(gate, Arc::new(c));
             Ok(())
         }
         Err(e) => {
@@ -362,41 +372,40 @@ pub fn reload_certificates(gate: &Gate) -> Result<(), LocalFileError> {
 const EXPIRY_WARNING: time::Duration = time::Duration::days(14);
 
 /// Put `certificates` in force for the next handshake, with their expiry metrics and status.
-fn certificates_in_force(gate: &Gate, certificates: Option<Arc<Certificates>>) {
+fn certificates_in_force(gate: &Gate, certificates: Arc<Certificates>) {
     let expiry = &gate.metrics.tls_certificate_expiry;
     expiry.reset();
-    if let Some(c) = &certificates {
-        let now = gate.now().unix_timestamp();
-        for cert in c.list() {
-            let file = cert.cert_file.display().to_string();
-            expiry
-                .with_label_values(&[cert.name.as_str(), file.as_str()])
-                .set(cert.not_after);
-            let left = time::Duration::seconds(cert.not_after - now);
-            if left < EXPIRY_WARNING {
-                tracing::warn!(
-                    name = %cert.name,
-                    file = %file,
-                    days_left = left.whole_days(),
-                    "TLS certificate expires soon or has expired"
-                );
-            }
+    let now = gate.now().unix_timestamp();
+    for cert in certificates.list() {
+        let file = cert.cert_file.display().to_string();
+        expiry
+            .with_label_values(&[cert.name.as_str(), file.as_str()])
+            .set(cert.not_after);
+        let left = time::Duration::seconds(cert.not_after - now);
+        if left < EXPIRY_WARNING {
+            tracing::warn!(
+                name = %cert.name,
+                file = %file,
+                days_left = left.whole_days(),
+                "TLS certificate expires soon or has expired"
+            );
         }
-        tracing::warn!(
-            target: "poortwachter::audit",
-            certificates = ?c.list().iter().map(|c| c.name.as_str()).collect::<Vec<_>>(),
-            "TLS certificates in force"
-        );
-        gate.metrics
-            .tls_certificate_reloads
-            .with_label_values(&["ok"])
-            .inc();
-        gate.metrics.tls_certificates_refused.set(0);
-        let mut st = gate.tls_status();
-        st.loaded_at = Some(gate.now());
-        st.last_error = None;
     }
-    gate.certificates.store(certificates);
+    tracing::warn!(
+        target: "poortwachter::audit",
+        certificates = ?certificates.list().iter().map(|c| c.name.as_str()).collect::<Vec<_>>(),
+        "TLS certificates in force"
+    );
+    gate.metrics
+        .tls_certificate_reloads
+        .with_label_values(&["ok"])
+        .inc();
+    gate.metrics.tls_certificates_refused.set(0);
+    let mut st = gate.tls_status();
+    st.loaded_at = Some(gate.now());
+    st.last_error = None;
+    drop(st);
+    gate.certificates.store(Some(certificates));
 }
 
 /// How `/status` and the audit log name keys: the `kid`, else `key[i]` and the algorithm.

@@ -4,6 +4,7 @@
 
 use crate::config::Config;
 use crate::gate::{Gate, Runtime};
+use crate::upstream::tls_identity;
 use std::sync::Arc;
 
 /// Settings that Pingora fixes when it starts: a change is reported as needing a restart.
@@ -50,24 +51,11 @@ fn restart_required(old: &Config, new: &Config) -> Vec<String> {
         old.proxy.upgrade_socket != new.proxy.upgrade_socket,
     );
     // The pool's health check and the connector's trust store are built at the start.
+    // With other HTTPS settings, new addresses are not taken either (the pool keeps
+    // the ones it has): they could be reached the wrong way.
     check(
         "upstream.tls",
-        old.upstream.tls.is_some() != new.upstream.tls.is_some()
-            || old.upstream.tls.as_ref().map(|t| {
-                (
-                    &t.sni,
-                    &t.ca_file,
-                    t.verify,
-                    t.client_cert.as_ref().map(|c| &c.file),
-                )
-            }) != new.upstream.tls.as_ref().map(|t| {
-                (
-                    &t.sni,
-                    &t.ca_file,
-                    t.verify,
-                    t.client_cert.as_ref().map(|c| &c.file),
-                )
-            }),
+        tls_identity(old.upstream.tls.as_ref()) != tls_identity(new.upstream.tls.as_ref()),
     );
     check(
         "upstream.health_check",

@@ -33,7 +33,7 @@ impl BackgroundService for UpstreamService {
         let mut shown: Vec<String> = Vec::new();
         loop {
             let now = Instant::now();
-            if now >= next_resolve {
+            if now >= next_resolve || pool.take_changed() {
                 pool.refresh().await;
                 next_resolve = now + gate.runtime().config.upstream.resolve_interval;
             }

@@ -5,7 +5,7 @@
 //! `fail_timeout` (passive ejection). The proxy asks for a backend per request and a
 //! background service keeps the pool current.
 
-use super::{HealthCheckConfig, UpstreamAddr, UpstreamConfig, UpstreamTls};
+use super::{tls_identity, HealthCheckConfig, UpstreamAddr, UpstreamConfig, UpstreamTls};
 use arc_swap::ArcSwap;
 use async_trait::async_trait;
 use pingora::http::{RequestHeader, ResponseHeader};
@@ -71,6 +71,9 @@ pub fn resolve_round(
     out
 }
 
+/// How long one name's lookup may take (a stalled resolver must not stall the pool).
+const LOOKUP_TIMEOUT: Duration = Duration::from_secs(5);
+
 /// The discovery behind the load balancer: the configured addresses, names resolved.
 struct Discovery {
     targets: Arc<ArcSwap<Vec<UpstreamAddr>>>,
@@ -87,10 +90,12 @@ impl ServiceDiscovery for Discovery {
                 if lookups.contains_key(host) {
                     continue;
                 }
-                let found = tokio::net::lookup_host((host.as_str(), *port))
-                    .await
-                    .map(|a| a.collect::<Vec<_>>())
-                    .map_err(|e| e.to_string());
+                let lookup = tokio::net::lookup_host((host.as_str(), *port));
+                let found = match tokio::time::timeout(LOOKUP_TIMEOUT, lookup).await {
+                    Ok(Ok(a)) => Ok(a.collect::<Vec<_>>()),
+                    Ok(Err(e)) => Err(e.to_string()),
+                    Err(_) => Err(format!("no answer within {LOOKUP_TIMEOUT:?}")),
+                };
                 lookups.insert(host.clone(), found);
             }
         }
@@ -149,6 +154,8 @@ pub struct UpstreamPool {
     ejected: Mutex<HashMap<SocketAddr, Instant>>,
     /// Whether any resolution round has run.
     resolved: AtomicBool,
+    /// The configured addresses changed (a reload): resolve at once.
+    changed: AtomicBool,
     /// The health check settings the pool was built with (fixed until a restart).
     pub health_check: Option<HealthCheckConfig>,
     /// HTTPS to the upstream as the pool was built (fixed until a restart, as the health
@@ -182,6 +189,7 @@ impl UpstreamPool {
             targets,
             ejected: Mutex::new(HashMap::new()),
             resolved: AtomicBool::new(false),
+            changed: AtomicBool::new(false),
             health_check: up.health_check.clone(),
             tls: up.tls.clone(),
         };
@@ -189,12 +197,34 @@ impl UpstreamPool {
         pool
     }
 
-    /// Take the addresses of a new configuration; IPs are in force at once.
-    pub fn set_targets(&self, addrs: &[UpstreamAddr]) {
+    /// Take the addresses of a new configuration: IPs at once, names at the service's next
+    /// look (a quarter of a second). Refused while the configuration's HTTPS settings differ
+    /// from the pool's (they need a restart): the new addresses might be reached the wrong
+    /// way, in plain text among them.
+    pub fn set_targets(&self, addrs: &[UpstreamAddr], tls: Option<&UpstreamTls>) {
+        if tls_identity(tls) != tls_identity(self.tls.as_ref()) {
+            if **self.targets.load() != addrs {
+                tracing::warn!(
+                    "upstream.addrs not changed: upstream.tls changed as well and needs a restart"
+                );
+            }
+            return;
+        }
         if **self.targets.load() != addrs {
             self.targets.store(Arc::new(addrs.to_vec()));
+            self.changed.store(true, Ordering::Release);
             self.refresh_now();
         }
+    }
+
+    /// HTTPS to the upstream as in force (from the start).
+    pub fn tls(&self) -> Option<&UpstreamTls> {
+        self.tls.as_ref()
+    }
+
+    /// Whether the addresses changed since the last call (names to resolve now).
+    pub fn take_changed(&self) -> bool {
+        self.changed.swap(false, Ordering::AcqRel)
     }
 
     /// A resolution round without waiting: complete when there are no names to look up.
@@ -300,7 +330,8 @@ impl UpstreamPool {
         let mut peer = match &self.tls {
             None => HttpPeer::new(addr, false, String::new()),
             Some(t) => {
-                let sni = t.sni.clone().or(host).unwrap_or_default();
+                // Never an empty name: Pingora would then skip verifying the certificate.
+                let sni = t.sni.clone().or(host).filter(|s| !s.is_empty())?;
                 HttpPeer::new(addr, true, sni)
             }
         };
@@ -340,10 +371,11 @@ fn health_check(hc: &HealthCheckConfig, up: &UpstreamConfig) -> Box<HttpHealthCh
     if let Some(sni) = sni.filter(|_| up.tls.is_some()) {
         check.peer_template.sni = sni;
     }
-    let mut req = RequestHeader::build("GET", hc.path.as_bytes(), None).expect("checked path");
-    let _ = req.insert_header("host", host.as_str());
-    let _ = req.insert_header("user-agent", "poortwachter-health-check");
-    check.req = req;
+    match health_request(&hc.path, &host) {
+        Ok(req) => check.req = req,
+        // Checked when the configuration was loaded; a GET of / is what Pingora would send.
+        Err(e) => tracing::error!(error = %e, "health check request not built; checking /"),
+    }
     check.consecutive_success = hc.healthy_threshold;
     check.consecutive_failure = hc.unhealthy_threshold;
     apply(
@@ -366,6 +398,14 @@ fn health_check(hc: &HealthCheckConfig, up: &UpstreamConfig) -> Box<HttpHealthCh
     }));
     check.health_changed_callback = Some(Box::new(HealthLog));
     Box::new(check)
+}
+
+/// The health check's request: `GET path` with `Host: host`.
+pub fn health_request(path: &str, host: &str) -> pingora::Result<RequestHeader> {
+    let mut req = RequestHeader::build("GET", path.as_bytes(), None)?;
+    req.insert_header("host", host)?;
+    req.insert_header("user-agent", "poortwachter-health-check")?;
+    Ok(req)
 }
 
 #[cfg(test)]

@@ -140,7 +140,7 @@ fn selection_goes_round_robin_and_skips_the_tried_and_the_ejected() {
 #[test]
 fn new_addresses_of_a_reload_are_in_rotation_at_once() {
     let pool = UpstreamPool::new(&config(&["192.0.2.1:80"]));
-    pool.set_targets(&[UpstreamAddr::Ip(ip("192.0.2.9:80"))]);
+    pool.set_targets(&[UpstreamAddr::Ip(ip("192.0.2.9:80"))], None);
     assert_eq!(inet(&pool.select(&[]).unwrap()), Some(ip("192.0.2.9:80")));
 }
 
@@ -180,4 +180,34 @@ fn peers_carry_the_sni_of_their_name_and_the_timeouts() {
     pool.tls = None;
     let plain = pool.peer(&named, &up).unwrap();
     assert_eq!(plain.sni, "");
+}
+
+#[test]
+fn new_addresses_with_other_https_settings_wait_for_a_restart() {
+    let pool = UpstreamPool::new(&config(&["192.0.2.1:80"]));
+    let tls = UpstreamTls {
+        sni: Some("toets.example.nl".to_string()),
+        ca_file: None,
+        ca: None,
+        verify: true,
+        client_cert: None,
+    };
+    pool.set_targets(&[UpstreamAddr::Ip(ip("192.0.2.9:443"))], Some(&tls));
+    assert_eq!(inet(&pool.select(&[]).unwrap()), Some(ip("192.0.2.1:80")));
+    assert!(!pool.take_changed());
+}
+
+#[test]
+fn an_https_peer_without_a_name_is_never_built() {
+    let up = config(&["192.0.2.1:443"]);
+    let mut pool = UpstreamPool::new(&up);
+    pool.tls = Some(UpstreamTls {
+        sni: None,
+        ca_file: None,
+        ca: None,
+        verify: true,
+        client_cert: None,
+    });
+    let unnamed = backend(ip("192.0.2.1:443"), None);
+    assert!(pool.peer(&unnamed, &up).is_none());
 }
