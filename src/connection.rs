@@ -16,11 +16,19 @@
 //! [`ServerApp`] around the proxy's ([`ConnectionApp`]), which also sees each request end
 //! when Pingora hands the connection back for the next one. HTTP/2 connections (TLS with
 //! ALPN h2) are passed through: their framing is not HTTP/1's.
+//!
+//! On a plain listener with `h2c` on, the connection's first bytes are read until they
+//! either are HTTP/2's 24-byte preface (the connection goes to Pingora's HTTP/2 loop, with
+//! the same cap as a TLS one) or differ from it (HTTP/1, with the deadline above), then put
+//! back for the protocol to read again. Reading them is held to the first header's
+//! deadline, so a client that sends nothing, or a preface byte at a time, is closed as an
+//! HTTP/1 client would be.
 
 use crate::metrics::Metrics;
 use async_trait::async_trait;
 use pingora::apps::{HttpServerApp, ServerApp};
 use pingora::protocols::http::ServerSession;
+use pingora::protocols::l4::stream::Stream as TcpStream;
 use pingora::protocols::raw_connect::ProxyDigest;
 use pingora::protocols::tls::TlsRef;
 use pingora::protocols::tls::ALPN;
@@ -37,7 +45,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, ReadBuf};
 use tokio::time::{Instant, Sleep};
 
 /// Where the end of a request header is, fed the bytes as they arrive: a blank line
@@ -105,14 +113,16 @@ impl std::fmt::Debug for HeaderDeadline {
 }
 
 impl HeaderDeadline {
-    /// The first request's header is due `limits.header_timeout` after now (the
-    /// connection's start).
-    pub fn new(inner: Stream, limits: &Limits) -> HeaderDeadline {
+    /// The first request's header is due `limits.header_timeout` after `start`, the
+    /// connection's start.
+    pub fn new(inner: Stream, limits: &Limits, start: Instant) -> HeaderDeadline {
         HeaderDeadline {
             inner,
             timeout: limits.header_timeout,
-            first: Some(Box::pin(tokio::time::sleep(limits.header_timeout))),
-            started: Some(Instant::now()),
+            first: Some(Box::pin(tokio::time::sleep_until(
+                start + limits.header_timeout,
+            ))),
+            started: Some(start),
             in_header: true,
             end: HeaderEnd::default(),
             header_bytes: 0,
@@ -310,6 +320,8 @@ pub struct Limits {
     /// it is closed. A busy client so learns of the stop from an answer instead of finding
     /// its next request on a closed connection.
     pub drain_idle: Duration,
+    /// The plain listeners that also speak HTTP/2 with prior knowledge (`h2c`).
+    pub h2c: Arc<[SocketAddr]>,
 }
 
 /// One listener's open connections against its `max_connections`.
@@ -342,11 +354,8 @@ impl ConnectionCap {
         }
     }
 
-    /// Whether a connection accepted at `local` (its own address, which for a wildcard
-    /// listener is the address the client reached) came in on this listener.
     fn serves(&self, local: SocketAddr) -> bool {
-        self.addr.port() == local.port()
-            && (self.addr.ip().is_unspecified() || self.addr.ip() == local.ip())
+        serves(self.addr, local)
     }
 
     /// Count a connection in; `false` when that takes the listener over its cap (it is
@@ -356,6 +365,73 @@ impl ConnectionCap {
         self.gauge.inc();
         (Open(self.clone()), n <= self.max)
     }
+}
+
+/// Whether a connection accepted at `local` (its own address, which for a wildcard
+/// listener is the address the client reached) came in on the listener at `listener`.
+fn serves(listener: SocketAddr, local: SocketAddr) -> bool {
+    listener.port() == local.port()
+        && (listener.ip().is_unspecified() || listener.ip() == local.ip())
+}
+
+/// HTTP/2's connection preface (RFC 9113 §3.4), with which a client that knows the server
+/// speaks it (h2c) starts.
+const H2_PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+
+/// Whether a plain connection's first bytes are the HTTP/2 preface. Reads only until they
+/// differ from it (one byte of an HTTP/1 request line is enough; a request shorter than the
+/// preface is not waited on), then puts what it read back for the protocol to read again.
+async fn starts_with_preface(tcp: &mut TcpStream) -> std::io::Result<bool> {
+    let mut got = [0u8; H2_PREFACE.len()];
+    let mut n = 0;
+    let result = loop {
+        if n == got.len() {
+            break Ok(true);
+        }
+        match tcp.read(&mut got[n..]).await {
+            // Closed early: HTTP/1 reads the close (or the few bytes before it).
+            Ok(0) => break Ok(false),
+            Ok(k) => {
+                n += k;
+                if got[..n] != H2_PREFACE[..n] {
+                    break Ok(false);
+                }
+            }
+            Err(e) => break Err(e),
+        }
+    };
+    tcp.rewind(&got[..n]);
+    result
+}
+
+/// Whether `stream`, a connection on a listener with `h2c` on, is HTTP/2: `None` when it is
+/// closed first (its preface not read by `due`, or a read error), with the stream to serve
+/// otherwise.
+async fn sniff_h2c(stream: Stream, due: Instant, limits: &Limits) -> Option<(Stream, bool)> {
+    if !stream.as_any().is::<TcpStream>() {
+        // Not a plain TCP stream (cannot happen on a plain listener): HTTP/1 as before.
+        return Some((stream, false));
+    }
+    let mut tcp = stream.into_any().downcast::<TcpStream>().ok()?;
+    match tokio::time::timeout_at(due, starts_with_preface(&mut tcp)).await {
+        Ok(Ok(h2)) => Some((tcp, h2)),
+        Ok(Err(_)) => None,
+        Err(_) => {
+            limits.timeouts.inc();
+            None
+        }
+    }
+}
+
+/// Whether the listener `stream` came in on has `h2c` on (never for TLS: ALPN chooses).
+fn speaks_h2c(h2c: &[SocketAddr], stream: &Stream) -> bool {
+    if h2c.is_empty() || stream.get_ssl_digest().is_some() {
+        return false;
+    }
+    stream
+        .get_socket_digest()
+        .and_then(|d| d.local_addr().and_then(|a| a.as_inet()).copied())
+        .is_some_and(|local| h2c.iter().any(|l| serves(*l, local)))
 }
 
 /// One open connection of a listener; dropped when the connection ends.
@@ -422,6 +498,7 @@ impl<A: HttpServerApp + Send + Sync + 'static> ServerApp for ConnectionApp<A> {
         stream: Stream,
         shutdown: &ShutdownWatch,
     ) -> Option<Stream> {
+        let start = Instant::now();
         let (open, admitted) = match cap_for(&self.limits.caps, &stream) {
             Some(cap) => {
                 let (open, admitted) = cap.enter();
@@ -429,7 +506,12 @@ impl<A: HttpServerApp + Send + Sync + 'static> ServerApp for ConnectionApp<A> {
             }
             None => (None, true),
         };
-        if matches!(stream.selected_alpn_proto(), Some(ALPN::H2)) {
+        let (stream, h2c) = if speaks_h2c(&self.limits.h2c, &stream) {
+            sniff_h2c(stream, start + self.limits.header_timeout, &self.limits).await?
+        } else {
+            (stream, false)
+        };
+        if h2c || matches!(stream.selected_alpn_proto(), Some(ALPN::H2)) {
             if !admitted {
                 // HTTP/2 has no place for the page before its own framing: closed.
                 if let Some(Open(cap)) = &open {
@@ -438,9 +520,11 @@ impl<A: HttpServerApp + Send + Sync + 'static> ServerApp for ConnectionApp<A> {
                 return None;
             }
             let _open = open;
+            // Pingora's loop takes a plain stream that starts with the preface as HTTP/2
+            // (its `h2c` option is on; only such streams reach it without TLS).
             return ServerApp::process_new(&self.inner, stream, shutdown).await;
         }
-        let mut deadline = HeaderDeadline::new(stream, &self.limits);
+        let mut deadline = HeaderDeadline::new(stream, &self.limits, start);
         if !admitted {
             if let Some(Open(cap)) = &open {
                 cap.refused_page.inc();

@@ -35,6 +35,7 @@ pub struct ProxyFile {
     pub shutdown_timeout: Option<String>,
     pub upgrade_socket: Option<String>,
     pub h2_max_concurrent_streams: Option<usize>,
+    pub h2c: Option<bool>,
 }
 
 /// One `[[proxy.listener]]` table as written.
@@ -47,6 +48,7 @@ pub struct ListenerFile {
     pub proxy_protocol_timeout: Option<String>,
     pub max_connections: Option<usize>,
     pub tls: Option<bool>,
+    pub h2c: Option<bool>,
 }
 
 /// One `[[proxy.certificate]]` table as written: a certificate beside the default one, chosen
@@ -139,8 +141,11 @@ pub struct ProxyConfig {
     /// the running one (a Unix socket; its directory must be writable by the gate's user
     /// only, as whoever listens there is handed the sockets).
     pub upgrade_socket: PathBuf,
-    /// HTTP/2 (TLS listeners): streams one connection may have open at once.
+    /// HTTP/2: streams one connection may have open at once.
     pub h2_max_concurrent_streams: u32,
+    /// The plain listeners (PROXY protocol ones included) that also speak HTTP/2 with prior
+    /// knowledge (h2c): `[proxy] h2c` for the `listen` addresses, a table's own `h2c` for it.
+    pub h2c: Vec<SocketAddr>,
 }
 
 #[derive(Debug, Clone)]
@@ -191,6 +196,19 @@ impl TryFrom<ProxyFile> for ProxyConfig {
                 .map(|s| setting::socket_addr("proxy.listen", s))
                 .collect::<Result<_, _>>()?,
         };
+        // `[proxy] h2c` is for the `listen` addresses; each table says for itself.
+        let mut h2c = match p.h2c {
+            Some(true) if p.listen.is_none() && p.listener.is_some() => {
+                return Err(SettingError::invalid(
+                    "proxy.h2c",
+                    true,
+                    "only used with proxy.listen; set h2c = true in the [[proxy.listener]] \
+                     tables that should speak it",
+                ))
+            }
+            Some(true) => listen.clone(),
+            _ => Vec::new(),
+        };
         let default_max_connections = bounded(
             "proxy.max_connections",
             p.max_connections,
@@ -209,6 +227,20 @@ impl TryFrom<ProxyFile> for ProxyConfig {
                 default_max_connections,
                 MAX_CONNECTIONS_RANGE,
             )?;
+            if table.h2c == Some(true) {
+                if table.tls == Some(true) {
+                    return Err(SettingError::invalid(
+                        &format!("proxy.listener[{i}].h2c"),
+                        true,
+                        "not with tls = true: a TLS listener chooses HTTP/2 by ALPN; h2c is \
+                         HTTP/2 without TLS",
+                    ));
+                }
+                h2c.push(setting::socket_addr(
+                    &format!("proxy.listener[{i}].addr"),
+                    &table.addr,
+                )?);
+            }
             match listener(i, table, cap)? {
                 Some(pp) => {
                     max_connections.push((pp.addr, cap));
@@ -316,6 +348,7 @@ impl TryFrom<ProxyFile> for ProxyConfig {
                 100,
                 (1, 1000),
             )? as u32,
+            h2c,
         })
     }
 }

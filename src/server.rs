@@ -203,7 +203,7 @@ fn tls_settings(gate: &Gate) -> TlsSettings {
     settings
 }
 
-/// HTTP/2 on the TLS listeners: Pingora's bounded defaults (header list size), the configured
+/// HTTP/2 (TLS listeners by ALPN, plain ones with `h2c`): Pingora's bounded defaults (header list size), the configured
 /// streams per connection, and the rapid-reset guard (CVE-2023-44487) stated rather than
 /// left to a library default: a connection whose client resets more than
 /// [`H2_MAX_PENDING_RESETS`] streams before they are served, or that makes the gate reset
@@ -292,6 +292,9 @@ fn build_server(gate: Arc<Gate>, sighup: bool, upgrade: bool) -> Result<Server, 
         let mut options = HttpServerOptions::default();
         // Pingora counts the reuses after the first request.
         options.keepalive_request_limit = Some(cfg.proxy.max_requests_per_connection - 1);
+        // `ConnectionApp` hands Pingora's loop a plain stream only once it has read the h2c
+        // preface (on a listener with `h2c` on): with this, the loop takes it as HTTP/2.
+        options.h2c = true;
         proxy.server_options = Some(options);
         ConnectionApp::new(
             proxy,
@@ -305,6 +308,7 @@ fn build_server(gate: Arc<Gate>, sighup: bool, upgrade: bool) -> Result<Server, 
                     .with_label_values(&["closed"]),
                 caps,
                 drain_idle: drain_idle(cfg.proxy.grace_period),
+                h2c: cfg.proxy.h2c.clone().into(),
             },
         )
     };

@@ -665,6 +665,52 @@ fn upgrade_socket_is_an_absolute_socket_path() {
 }
 
 #[test]
+fn h2c_per_listener() {
+    assert!(load(MIN).unwrap().proxy.h2c.is_empty(), "off by default");
+    // `[proxy] h2c` is for the `listen` addresses (the default one too); a table says for
+    // itself, PROXY protocol listeners included; TLS listeners never (ALPN).
+    let c = load(&format!("{MIN}\n[proxy]\nh2c = true\n")).unwrap();
+    assert_eq!(c.proxy.h2c, vec!["127.0.0.1:8080".parse().unwrap()]);
+    let c = load(&format!(
+        "{MIN}\n[proxy]\nlisten = [\"127.0.0.1:8080\", \"[::1]:8080\"]\nh2c = false\n\
+         [[proxy.listener]]\naddr = \"127.0.0.1:8081\"\nh2c = true\n\
+         [[proxy.listener]]\naddr = \"127.0.0.1:8082\"\n\
+         [[proxy.listener]]\naddr = \"127.0.0.1:8083\"\nproxy_protocol = \"v1\"\n\
+         proxy_protocol_from = [\"127.0.0.1\"]\nh2c = true\n"
+    ))
+    .unwrap();
+    assert_eq!(
+        c.proxy.h2c,
+        vec![
+            "127.0.0.1:8081".parse().unwrap(),
+            "127.0.0.1:8083".parse().unwrap()
+        ]
+    );
+    let c = load(&format!(
+        "{MIN}\n[proxy]\nlisten = [\"127.0.0.1:8080\"]\nh2c = true\n\
+         [[proxy.listener]]\naddr = \"127.0.0.1:8081\"\n"
+    ))
+    .unwrap();
+    assert_eq!(c.proxy.h2c, vec!["127.0.0.1:8080".parse().unwrap()]);
+    // TLS chooses HTTP/2 by ALPN: h2c with it is refused, naming the table's key.
+    let e = err(&format!(
+        "{MIN}\n[[proxy.listener]]\naddr = \"127.0.0.1:8443\"\nproxy_protocol = \"v2\"\n\
+         proxy_protocol_from = [\"127.0.0.1\"]\ntls = true\nh2c = true\n"
+    ));
+    assert!(
+        e.contains("proxy.listener[0].h2c") && e.contains("true") && e.contains("ALPN"),
+        "{e}"
+    );
+    // `[proxy] h2c` with no `listen` address to apply to is refused, not ignored.
+    let e = err(&format!(
+        "{MIN}\n[proxy]\nh2c = true\n[[proxy.listener]]\naddr = \"127.0.0.1:8081\"\n"
+    ));
+    assert!(e.contains("proxy.h2c") && e.contains("proxy.listen"), "{e}");
+    let e = err(&format!("{MIN}\n[proxy]\nh2c = \"yes\"\n"));
+    assert!(e.contains("h2c"), "{e}");
+}
+
+#[test]
 fn http2_streams_per_connection() {
     assert_eq!(load(MIN).unwrap().proxy.h2_max_concurrent_streams, 100);
     let c = load(&format!("{MIN}\n[proxy]\nh2_max_concurrent_streams = 8\n")).unwrap();

@@ -25,6 +25,7 @@ fn restart_required(old: &Config, new: &Config) -> Vec<String> {
         "proxy.tls_listen",
         old.proxy.tls.as_ref().map(|t| &t.listen) != new.proxy.tls.as_ref().map(|t| &t.listen),
     );
+    check("proxy.h2c", old.proxy.h2c != new.proxy.h2c);
     check("proxy.threads", old.proxy.threads != new.proxy.threads);
     check(
         "proxy.max_requests_per_connection",
