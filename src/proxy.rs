@@ -503,7 +503,7 @@ impl ProxyHttp for GateProxy {
 
     async fn upstream_peer(
         &self,
-        _session: &mut Session,
+        session: &mut Session,
         ctx: &mut RequestCtx,
     ) -> Result<Box<HttpPeer>> {
         let pool = &self.gate.upstreams;
@@ -522,7 +522,7 @@ impl ProxyHttp for GateProxy {
         };
         ctx.retry_same = false;
         let up = &ctx.runtime.config.upstream;
-        let peer = pool
+        let mut peer = pool
             .peer(&backend, up)
             .ok_or_else(|| Error::explain(ErrorType::InternalError, "upstream without an IP"))?;
         if let Some(addr) = inet(&backend) {
@@ -533,6 +533,17 @@ impl ProxyHttp for GateProxy {
         }
         ctx.backend = Some(backend);
         ctx.upstream_started.get_or_insert_with(Instant::now);
+        // An upgrade (WebSocket) becomes a tunnel that may stay quiet for long. Pingora times
+        // out each read of it, from the upstream with the peer's read timeout and from the
+        // client with the session's (60 s unless set), each started again whenever the other
+        // side passes something on: both get the tunnel's, so it is closed once neither
+        // direction has moved for that long. The upgrade's answer is waited for as long.
+        if session.is_upgrade_req() {
+            peer.options.read_timeout = Some(up.upgrade_idle_timeout);
+            session
+                .as_downstream_mut()
+                .set_read_timeout(Some(up.upgrade_idle_timeout));
+        }
         Ok(Box::new(peer))
     }
 

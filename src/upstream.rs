@@ -21,6 +21,7 @@ pub struct UpstreamFile {
     pub client_ip_header: Option<String>,
     pub connect_timeout: Option<String>,
     pub read_timeout: Option<String>,
+    pub upgrade_idle_timeout: Option<String>,
     pub keepalive_pool_size: Option<usize>,
     pub write_timeout: Option<String>,
     pub idle_timeout: Option<String>,
@@ -129,6 +130,10 @@ pub struct UpstreamConfig {
     pub write_timeout: Duration,
     /// How long an idle upstream connection is kept for reuse.
     pub idle_timeout: Duration,
+    /// An upgraded connection (WebSocket) is closed when neither direction has moved this
+    /// long: the read timeout of both its sides in place of `read_timeout` (and of Pingora's
+    /// 60 s on the client side), so a quiet test page keeps its socket.
+    pub upgrade_idle_timeout: Duration,
     pub keepalive_pool_size: usize,
     /// How often host names in `addrs` are resolved again.
     pub resolve_interval: Duration,
@@ -137,6 +142,27 @@ pub struct UpstreamConfig {
     pub fail_timeout: Duration,
     pub tls: Option<UpstreamTls>,
     pub health_check: Option<HealthCheckConfig>,
+}
+
+/// How long an upgraded connection may be silent when `[upstream]` does not say: longer
+/// than a pupil reads one question, shorter than a test day.
+const DEFAULT_UPGRADE_IDLE_TIMEOUT: Duration = Duration::from_secs(3600);
+const UPGRADE_IDLE_TIMEOUT_RANGE: (Duration, Duration) =
+    (Duration::from_secs(1), Duration::from_secs(24 * 3600));
+
+/// `upstream.upgrade_idle_timeout` checked: a duration within [`UPGRADE_IDLE_TIMEOUT_RANGE`].
+fn upgrade_idle_timeout(value: Option<&str>) -> Result<Duration, SettingError> {
+    let key = "upstream.upgrade_idle_timeout";
+    let d = setting::duration(key, value, DEFAULT_UPGRADE_IDLE_TIMEOUT)?;
+    let (min, max) = UPGRADE_IDLE_TIMEOUT_RANGE;
+    if d < min || d > max {
+        return Err(SettingError::invalid(
+            key,
+            format!("{:?}", value.unwrap_or_default()),
+            "expected between 1s and 24h",
+        ));
+    }
+    Ok(d)
 }
 
 impl UpstreamConfig {
@@ -237,6 +263,7 @@ impl TryFrom<UpstreamFile> for UpstreamConfig {
                 60,
                 (1_000, 3_600_000),
             )?,
+            upgrade_idle_timeout: upgrade_idle_timeout(u.upgrade_idle_timeout.as_deref())?,
             keepalive_pool_size: u.keepalive_pool_size.unwrap_or(128),
             resolve_interval: d(
                 "upstream.resolve_interval",

@@ -711,6 +711,28 @@ fn h2c_per_listener() {
 }
 
 #[test]
+fn upgraded_connections_have_their_own_idle_timeout() {
+    let c = load(MIN).unwrap();
+    assert_eq!(c.upstream.upgrade_idle_timeout, Duration::from_secs(3600));
+    let c = load(&MIN.replace(
+        "[upstream]\n",
+        "[upstream]\nupgrade_idle_timeout = \"15m\"\n",
+    ))
+    .unwrap();
+    assert_eq!(c.upstream.upgrade_idle_timeout, Duration::from_secs(900));
+    for (bad, says) in [("500ms", "1s"), ("25h", "24h"), ("soon", "duration")] {
+        let e = err(&MIN.replace(
+            "[upstream]\n",
+            &format!("[upstream]\nupgrade_idle_timeout = \"{bad}\"\n"),
+        ));
+        assert!(
+            e.contains("upstream.upgrade_idle_timeout") && e.contains(bad) && e.contains(says),
+            "{bad}: {e}"
+        );
+    }
+}
+
+#[test]
 fn http2_streams_per_connection() {
     assert_eq!(load(MIN).unwrap().proxy.h2_max_concurrent_streams, 100);
     let c = load(&format!("{MIN}\n[proxy]\nh2_max_concurrent_streams = 8\n")).unwrap();
