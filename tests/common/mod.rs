@@ -1,6 +1,7 @@
 //! Shared support for the integration tests: the real gate in-process ([`gate`]), a real
 //! upstream ([`upstream`]), the fake admin store ([`admin_store`]), run-time ports
-//! ([`ports`]), and polling with a deadline.
+//! ([`ports`]), a real WebSocket upstream and client ([`websocket`]), and polling with a
+//! deadline.
 #![allow(dead_code, unused_imports)]
 
 pub mod admin_store;
@@ -8,6 +9,7 @@ pub mod gate;
 pub mod ports;
 pub mod server;
 pub mod upstream;
+pub mod websocket;
 
 pub use gate::{start_gate, GateSpec, TestGate, ALLOWLIST, TOKEN};
 pub use ports::RefusedAddr;
