@@ -292,6 +292,9 @@ fn build_server(gate: Arc<Gate>, sighup: bool, upgrade: bool) -> Result<Server, 
         let mut options = HttpServerOptions::default();
         // Pingora counts the reuses after the first request.
         options.keepalive_request_limit = Some(cfg.proxy.max_requests_per_connection - 1);
+        // An HTTP/2 connection with no stream open is closed after the keep-alive timeout,
+        // as an idle HTTP/1.1 one is: otherwise it holds a connection slot for ever.
+        options.h2_idle_timeout = Some(cfg.proxy.keepalive_timeout);
         // `ConnectionApp` hands Pingora's loop a plain stream only once it has read the h2c
         // preface (on a listener with `h2c` on): with this, the loop takes it as HTTP/2.
         options.h2c = true;

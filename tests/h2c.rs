@@ -383,3 +383,44 @@ async fn http2_over_tls_from_curl() {
         "the upstream never saw the blocked request"
     );
 }
+
+/// An HTTP/2 connection with no stream open is closed after `keepalive_timeout`, as an idle
+/// HTTP/1.1 one is; one with a stream in flight is not.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_idle_http2_connection_is_closed_after_the_keepalive_timeout() {
+    let up = Upstream::start("a").await;
+    let gate = start_gate(GateSpec {
+        upstreams: vec![up.addr],
+        proxy_extra: "h2c = true\nkeepalive_timeout = \"1s\"\n",
+        ..Default::default()
+    })
+    .await;
+    let tcp = tokio::net::TcpStream::connect(gate.proxy).await.unwrap();
+    let (mut client, connection) = h2::client::handshake(tcp).await.unwrap();
+    let closed = tokio::spawn(async move {
+        let _ = connection.await;
+        Instant::now()
+    });
+    let req = http::Request::get(format!("http://{}/toets", gate.proxy))
+        .header("x-forwarded-for", "192.0.2.1")
+        .body(())
+        .unwrap();
+    let (resp, _) = client.send_request(req, true).unwrap();
+    let resp = resp.await.unwrap();
+    assert_eq!(resp.status(), 200);
+    let mut body = resp.into_body();
+    while let Some(chunk) = body.data().await {
+        chunk.unwrap();
+    }
+    let idle_from = Instant::now();
+    let closed_at = tokio::time::timeout(Duration::from_secs(10), closed)
+        .await
+        .expect("the idle connection is closed")
+        .unwrap();
+    let idle = closed_at - idle_from;
+    assert!(
+        idle >= Duration::from_millis(800),
+        "closed too early: {idle:?}"
+    );
+    drop(client);
+}
