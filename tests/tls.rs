@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{client, eventually, metric, start_gate, GateSpec, TestGate, Upstream, TOKEN};
+use common::{eventually, metric, start_gate, GateSpec, TestGate, Upstream};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -220,15 +220,7 @@ async fn the_name_a_client_asks_for_chooses_the_certificate() {
         metric(&text, &series("portal.example.nl", "portal.pem")),
         Some((EXPIRES + 86_400) as f64)
     );
-    let status: serde_json::Value = client()
-        .get(gate.admin_url("/status"))
-        .bearer_auth(TOKEN)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let status: serde_json::Value = gate.admin_json(reqwest::Method::GET, "/status").await;
     let certs = &status["tls"]["certificates"];
     assert_eq!(certs[0]["name"], "toets.example.nl");
     assert_eq!(certs[1]["names"][0], "portal.example.nl");
@@ -292,15 +284,7 @@ async fn a_renewed_file_is_served_and_a_bad_pair_keeps_the_one_in_force() {
         Some((EXPIRES + 1000) as f64)
     );
     assert_eq!(metric(&gate.metrics().await, refused), Some(1.0));
-    let status: serde_json::Value = client()
-        .get(gate.admin_url("/status"))
-        .bearer_auth(TOKEN)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let status: serde_json::Value = gate.admin_json(reqwest::Method::GET, "/status").await;
     let error = status["tls"]["last_error"].as_str().unwrap();
     assert!(
         error.starts_with("`proxy.tls_key_file` = ") && error.contains("not the key of"),
@@ -347,15 +331,7 @@ async fn a_config_reload_puts_new_certificate_files_in_force() {
         .replace(&key.display().to_string(), &key2.display().to_string());
     assert_ne!(text, edited);
     std::fs::write(&config, edited).unwrap();
-    let reload: serde_json::Value = client()
-        .post(gate.admin_url("/reload"))
-        .bearer_auth(TOKEN)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let reload: serde_json::Value = gate.admin_json(reqwest::Method::POST, "/reload").await;
     assert_eq!(reload["config"]["result"], "ok", "{reload}");
     assert_eq!(
         reload["config"]["restart_required"],
@@ -377,15 +353,7 @@ async fn a_config_reload_puts_new_certificate_files_in_force() {
         text.replace(&key2.display().to_string(), &key3.display().to_string()),
     )
     .unwrap();
-    let reload: serde_json::Value = client()
-        .post(gate.admin_url("/reload"))
-        .bearer_auth(TOKEN)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let reload: serde_json::Value = gate.admin_json(reqwest::Method::POST, "/reload").await;
     assert_eq!(reload["config"]["result"], "error", "{reload}");
     let error = reload["config"]["error"].as_str().unwrap();
     assert!(
@@ -535,17 +503,7 @@ fn check_names_the_key_and_file_of_a_mismatched_pair_and_shows_expiry() {
             ),
         )
         .unwrap();
-        let out = std::process::Command::new(env!("CARGO_BIN_EXE_poortwachter"))
-            .args(["check", "--config"])
-            .arg(&path)
-            .output()
-            .unwrap();
-        let text = format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        (out.status.code(), text)
+        common::check_config(&path)
     };
     let (code, text) = config(&key_b);
     assert_eq!(code, Some(0), "{text}");

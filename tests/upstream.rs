@@ -443,17 +443,8 @@ fn upstream_settings_are_checked_with_key_and_value() {
             ),
         )
         .unwrap();
-        let out = std::process::Command::new(env!("CARGO_BIN_EXE_poortwachter"))
-            .args(["check", "--config"])
-            .arg(&path)
-            .output()
-            .unwrap();
-        let text = format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        assert_ne!(out.status.code(), Some(0), "{upstream}: {text}");
+        let (code, text) = common::check_config(&path);
+        assert_ne!(code, Some(0), "{upstream}: {text}");
         assert!(text.contains(want), "{upstream}: want {want:?} in {text}");
     }
 }

@@ -104,6 +104,19 @@ impl TestGate {
         format!("http://{}{}", self.admin, path)
     }
 
+    /// The admin listener's JSON answer to `method path`, with the admin token.
+    pub async fn admin_json(&self, method: reqwest::Method, path: &str) -> serde_json::Value {
+        client()
+            .request(method, self.admin_url(path))
+            .bearer_auth(TOKEN)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    }
+
     /// The admin listener's `/metrics` text.
     pub async fn metrics(&self) -> String {
         client()
