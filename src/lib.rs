@@ -29,6 +29,7 @@ pub mod page;
 pub mod privacy;
 pub mod proxy;
 pub mod proxy_protocol;
+pub mod refused;
 pub mod report;
 pub mod request_id;
 pub mod route;

@@ -28,6 +28,7 @@ pub struct ProxyFile {
     pub header_timeout: Option<String>,
     pub max_header_bytes: Option<usize>,
     pub keepalive_timeout: Option<String>,
+    pub body_timeout: Option<String>,
     pub max_requests_per_connection: Option<usize>,
     pub max_header_count: Option<usize>,
     pub max_connections: Option<usize>,
@@ -128,6 +129,9 @@ pub struct ProxyConfig {
     pub max_header_count: usize,
     /// How long an idle keep-alive connection waits for its next request.
     pub keepalive_timeout: Duration,
+    /// How long a request body may send nothing, between two reads (nginx's
+    /// `client_body_timeout`); then the request is answered 408.
+    pub body_timeout: Duration,
     /// A connection is closed after answering this many requests.
     pub max_requests_per_connection: u32,
     /// Open connections per listener (`[proxy] max_connections`, or its table's own); one
@@ -310,6 +314,15 @@ impl TryFrom<ProxyFile> for ProxyConfig {
                 "expected between 1s and 3600s",
             ));
         }
+        let body_timeout =
+            setting::whole_seconds("proxy.body_timeout", p.body_timeout.as_deref(), 60)?;
+        if body_timeout < Duration::from_secs(1) || body_timeout > Duration::from_secs(3600) {
+            return Err(SettingError::invalid(
+                "proxy.body_timeout",
+                format!("{:?}", p.body_timeout.as_deref().unwrap_or_default()),
+                "expected between 1s and 3600s",
+            ));
+        }
         let max_requests_per_connection = bounded(
             "proxy.max_requests_per_connection",
             p.max_requests_per_connection,
@@ -325,6 +338,7 @@ impl TryFrom<ProxyFile> for ProxyConfig {
             proxy_protocol,
             max_connections,
             keepalive_timeout,
+            body_timeout,
             max_requests_per_connection,
             tls,
             threads,

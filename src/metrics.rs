@@ -52,6 +52,8 @@ pub struct Metrics {
     pub proxy_protocol_headers: IntCounterVec,
     pub header_timeouts: IntCounter,
     pub headers_too_large: IntCounterVec,
+    /// Requests refused before a decision, by [`crate::refused::Reason`].
+    pub bad_requests: IntCounterVec,
     pub proxy_protocol_rejected: IntCounterVec,
     pub connections_open: IntGaugeVec,
     pub connections_refused: IntCounterVec,
@@ -155,6 +157,11 @@ impl Metrics {
                 "poortwachter_headers_too_large_total",
                 "Requests whose header exceeded [proxy] max_header_bytes or max_header_count: answered with the 431 page (page), or closed while read at twice the byte limit (closed).",
                 &["action"],
+            ),
+            bad_requests: counter_vec(
+                "poortwachter_bad_requests_total",
+                "Requests answered with the gate's page before any decision because they cannot be read or served as sent, by reason: request_line, version, header, too_large, framing, host, method (CONNECT), body (broken chunked framing), body_timeout.",
+                &["reason"],
             ),
             proxy_protocol_headers: counter_vec(
                 "poortwachter_proxy_protocol_headers_total",
@@ -431,6 +438,9 @@ impl Metrics {
         m.build_info
             .with_label_values(&[env!("CARGO_PKG_VERSION")])
             .set(1);
+        for reason in crate::refused::Reason::ALL {
+            m.bad_requests.with_label_values(&[reason.as_str()]);
+        }
         // Every result exists from the start, so `increase()` sees the first failure too.
         for result in [
             "ok",

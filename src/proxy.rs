@@ -14,6 +14,7 @@ use crate::upstream::pool::inet;
 use async_trait::async_trait;
 use pingora::http::{RequestHeader, ResponseHeader};
 use pingora::prelude::{HttpPeer, ProxyHttp, Session};
+use pingora::protocols::http::ServerSession;
 use pingora::{Error, ErrorSource, ErrorType, Result};
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
@@ -386,6 +387,11 @@ impl ProxyHttp for GateProxy {
         if session.get_keepalive().is_some() {
             session.set_keepalive(Some(proxy.keepalive_timeout.as_secs()));
         }
+        // Each read of the request body (the header has been read): a body that stops
+        // arriving is answered 408 (`refused::Reason::BodyTimeout`).
+        session
+            .as_downstream_mut()
+            .set_read_timeout(Some(proxy.body_timeout));
         // Requests sent before the previous answer are served in order (RFC 9112 §9.3.2),
         // not dropped with the connection.
         session.as_downstream_mut().set_pipelining_enabled(true);
@@ -656,7 +662,11 @@ impl ProxyHttp for GateProxy {
         e: &Error,
         ctx: &mut RequestCtx,
     ) -> pingora::proxy::FailToProxy {
+        // The client's own error with the answer still possible (a broken or stalled body):
+        // the gate's page, as before any decision.
+        let refusal = crate::refused::classify_downstream(e);
         let code = match e.etype() {
+            _ if refusal.is_some() => refusal.map_or(400, crate::refused::Reason::status),
             ErrorType::HTTPStatus(code) => *code,
             ErrorType::ConnectTimedout | ErrorType::ReadTimedout | ErrorType::WriteTimedout
                 if e.esource() == &ErrorSource::Upstream =>
@@ -687,14 +697,102 @@ impl ProxyHttp for GateProxy {
                 tracing::debug!(error = %err, "could not send the upstream failure page");
             }
         } else if code > 0 && session.response_written().is_none() {
-            if let Err(err) = session.respond_error(code).await {
-                tracing::debug!(error = %err, "could not send an error response");
+            let reason = refusal.unwrap_or(crate::refused::Reason::Body);
+            self.gate
+                .metrics
+                .bad_requests
+                .with_label_values(&[reason.as_str()])
+                .inc();
+            ctx.refused = Some(reason.as_str());
+            let page = self.render(session, ctx, reason.page(), code, reason.as_str());
+            if let Err(err) = self.send_page(session, ctx, reason.page(), page).await {
+                tracing::debug!(error = %err, "could not send the refusal page");
             }
         }
         pingora::proxy::FailToProxy {
             error_code: code,
             can_reuse_downstream: false,
         }
+    }
+
+    /// A request refused before any phase (a header Pingora cannot read, CONNECT): the
+    /// gate's page with the peer's address (the headers that could name another are not
+    /// read), counted and logged by reason, never with the request's bytes. A connection
+    /// that broke or timed out before a whole header is closed unanswered, logged at debug
+    /// (the header deadline has its own counter).
+    async fn request_refused(&self, session: &mut ServerSession, e: &Error) -> bool {
+        let peer = session
+            .client_addr()
+            .and_then(|a| a.as_inet())
+            .map(|a| a.ip());
+        let Some(reason) = crate::refused::classify(e) else {
+            tracing::debug!(
+                peer = ?peer,
+                error = e.etype().as_str(),
+                "connection closed before a whole request header"
+            );
+            return true;
+        };
+        let generation = self.gate.current();
+        let runtime = &generation.runtime;
+        self.gate
+            .metrics
+            .bad_requests
+            .with_label_values(&[reason.as_str()])
+            .inc();
+        let request_id = RequestId::new();
+        let shown_ip = peer.filter(|ip| !runtime.config.client_ip.trusted.contains(*ip));
+        let kind = reason.page();
+        let status = reason.status();
+        // Headers are there when the header parsed and only its framing or method was
+        // refused; never for a parse failure.
+        let header = |name: http::header::HeaderName| -> Option<&[u8]> {
+            match &*session {
+                ServerSession::H1(s) => s.get_header(name).map(|v| v.as_bytes()),
+                ServerSession::H2(s) => s.req_header().headers.get(name).map(|v| v.as_bytes()),
+                _ => None,
+            }
+        };
+        let page = runtime.pages.render(&PageRequest {
+            kind,
+            status,
+            reason: reason.as_str(),
+            client_ip: shown_ip,
+            request_id: &request_id,
+            accept: header(http::header::ACCEPT),
+            accept_language: header(http::header::ACCEPT_LANGUAGE),
+            registered: None,
+        });
+        tracing::info!(
+            target: "poortwachter::access",
+            request_id = %request_id,
+            client_ip = peer.map(|ip| tracing::field::display(LoggedAddress {
+                form: &runtime.config.log.client_ip,
+                ip,
+                gate: &self.gate,
+            })),
+            client_ip_source = "peer",
+            status,
+            refused = reason.as_str(),
+            "request refused before a decision"
+        );
+        let sent = async {
+            let mut resp = page_head(&page)?;
+            resp.insert_header(http::header::CONTENT_LENGTH, page.body.len())?;
+            resp.insert_header("x-request-id", request_id.as_str())?;
+            session.set_keepalive(None);
+            session.write_response_header(Box::new(resp)).await?;
+            session.write_response_body(page.body.clone(), true).await?;
+            session.finish_body().await
+        };
+        match sent.await {
+            Ok(()) => self
+                .gate
+                .metrics
+                .count_page(kind, page.content_type.starts_with("application/")),
+            Err(err) => tracing::debug!(error = %err, "could not send the refusal page"),
+        }
+        true
     }
 
     fn suppress_error_log(&self, _session: &Session, _ctx: &RequestCtx, e: &Error) -> bool {

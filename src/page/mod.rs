@@ -58,10 +58,14 @@ pub enum PageKind {
     CheckOwnSchool,
     /// The self-check page with a valid site claim: registered, but for another school.
     CheckOtherSchool,
+    /// A request the gate cannot read or will not serve as sent (malformed request line or
+    /// header, ambiguous framing, CONNECT, a body that stalls or breaks its framing):
+    /// 400, 405, 408 or 505, answered before any decision.
+    Malformed,
 }
 
 impl PageKind {
-    pub(crate) const ALL: [PageKind; 15] = [
+    pub(crate) const ALL: [PageKind; 16] = [
         PageKind::Location,
         PageKind::OtherSite,
         PageKind::Claim,
@@ -77,6 +81,7 @@ impl PageKind {
         PageKind::CheckUnknown,
         PageKind::CheckOwnSchool,
         PageKind::CheckOtherSchool,
+        PageKind::Malformed,
     ];
 
     /// The page that explains a block for `reason`.
@@ -113,6 +118,7 @@ impl PageKind {
             PageKind::CheckUnknown => "check_unknown",
             PageKind::CheckOwnSchool => "check_own_school",
             PageKind::CheckOtherSchool => "check_other_school",
+            PageKind::Malformed => "malformed_request",
         }
     }
 }

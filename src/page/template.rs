@@ -63,6 +63,7 @@ pub struct Texts {
     pub check_unknown: KindTexts,
     pub check_own_school: KindTexts,
     pub check_other_school: KindTexts,
+    pub malformed_request: KindTexts,
 }
 
 #[derive(Debug, Deserialize)]
@@ -92,6 +93,7 @@ impl Texts {
             "check_unknown" => &self.check_unknown,
             "check_own_school" => &self.check_own_school,
             "check_other_school" => &self.check_other_school,
+            "malformed_request" => &self.malformed_request,
             _ => &self.upstream,
         }
     }
