@@ -909,6 +909,43 @@ async fn smuggling_probes_never_hide_a_request_from_the_gate() {
     run_probes(&g, &rec, probes, &[REGISTERED]).await;
 }
 
+/// Equal duplicate `Content-Length` values are accepted (RFC 9110 §8.6 allows a recipient
+/// to), but then the upstream must get one `Content-Length`, not the client's list.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "bug: equal duplicate Content-Length fields are forwarded to the upstream as sent (two fields, or `5, 5`), not as one value"]
+async fn equal_duplicate_content_lengths_reach_the_upstream_as_one() {
+    let rec = Recorder::start().await;
+    let g = gate_for(&rec).await;
+    let head = format!(
+        "POST /outer HTTP/1.1\r\nHost: afname.example.nl\r\nX-Forwarded-For: {REGISTERED}\r\n"
+    );
+    let mut wrong = Vec::new();
+    for (name, fields) in [
+        ("two fields", "Content-Length: 5\r\nContent-Length: 5\r\n"),
+        ("a list", "Content-Length: 5, 5\r\n"),
+    ] {
+        let (requests, malformed) = (rec.count(), rec.malformed().len());
+        let ex = exchange(
+            g.proxy,
+            format!("{head}{fields}{CLOSE}\r\nhello").as_bytes(),
+        )
+        .await;
+        let bad = rec.malformed()[malformed..].to_vec();
+        println!(
+            "equal Content-Length, {name}: {} ; upstream got {:?} {bad:?}",
+            ex.summary(),
+            rec.requests()[requests..]
+                .iter()
+                .map(|r| &r.target)
+                .collect::<Vec<_>>()
+        );
+        if !bad.is_empty() || ex.statuses() != [200] {
+            wrong.push(format!("{name}: {} ; upstream read {bad:?}", ex.summary()));
+        }
+    }
+    assert!(wrong.is_empty(), "{wrong:#?}");
+}
+
 /// Malformed request lines and fields: refused (Pingora's 400 for now, or a close) or, where
 /// the gate's parser reads them one way only, forwarded as one well-formed request.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
