@@ -1797,6 +1797,42 @@ async fn slow_bodies_of_blocked_requests_are_not_waited_for() {
     assert_serves(&g, &rec, "after-slow-bodies").await;
 }
 
+/// An allowed request's body that dribbles (a byte every 100 ms) or stalls must be ended by
+/// one of the gate's timeouts, here all 1 s; the test allows 6 s.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "bug: an allowed request whose body dribbles (a byte every 100 ms) is never ended: no body deadline, and both Pingora's client read timeout and the upstream read_timeout start again with each byte (a stalled body gets the 504 page after read_timeout)"]
+async fn slow_bodies_of_allowed_requests_are_bounded() {
+    let rec = Recorder::start().await;
+    let g = short_timeouts_gate(&rec).await;
+    let limit = Duration::from_secs(6);
+    let mut open = Vec::new();
+    for (name, body) in [("dribbling", &b"x"[..]), ("stalled", &b""[..])] {
+        let ended = dribble_body(
+            g.proxy,
+            &slow_head(REGISTERED),
+            body,
+            Duration::from_millis(100),
+            limit,
+        )
+        .await;
+        match ended {
+            Some((took, got)) => {
+                let (answers, _) = parse_responses(&got);
+                let statuses: Vec<u16> = answers.iter().map(|r| r.status).collect();
+                println!(
+                    "slow body, allowed, {name:<10} ended after {took:?} with answers {statuses:?}"
+                );
+            }
+            None => {
+                println!("slow body, allowed, {name:<10} still open after {limit:?}");
+                open.push(name);
+            }
+        }
+    }
+    assert_upstream_clean(&rec, 0, &[REGISTERED], "slow bodies");
+    assert!(open.is_empty(), "still open after {limit:?}: {open:?}");
+}
+
 async fn open_connections(g: &TestGate) -> f64 {
     let series = format!("poortwachter_connections_open{{listener=\"{}\"}}", g.proxy);
     metric(&g.metrics().await, &series).unwrap_or(0.0)
