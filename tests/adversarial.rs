@@ -702,6 +702,55 @@ async fn pipelined_requests_after_a_blocked_body_are_not_read_and_the_connection
     assert_serves(&g, &rec, "after-blocked-bodies").await;
 }
 
+/// A request in the middle of a pipeline that the gate refuses (malformed, or a header over
+/// the limit): the requests before it are answered, it gets its 400 or 431 and the
+/// connection is closed; the requests after it are never read.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pipelined_requests_after_a_refused_one_are_not_read() {
+    let rec = Recorder::start().await;
+    let g = gate_for(&rec).await;
+    let cookie = format!("Cookie: a={}\r\n", "c".repeat(33 * 1024));
+    for (name, refused, status) in [
+        (
+            "malformed field",
+            get("/refused", REGISTERED, "X A: b\r\n"),
+            400,
+        ),
+        (
+            "header over the limit",
+            get("/refused", REGISTERED, &cookie),
+            431,
+        ),
+        (
+            "bad Content-Length",
+            post_cl("/refused", REGISTERED, "", "Content-Length: x\r\n"),
+            400,
+        ),
+    ] {
+        let before = rec.count();
+        let all = [
+            get("/first", REGISTERED, ""),
+            refused,
+            get("/after", REGISTERED, CLOSE),
+        ]
+        .concat();
+        let ex = exchange(g.proxy, all.as_bytes()).await;
+        println!(
+            "pipeline with a refused {name} in the middle: {}",
+            ex.summary()
+        );
+        assert_ne!(ex.end, End::Hung, "{name}: {ex:?}");
+        assert_eq!(ex.statuses(), [200, status], "{name}: {ex:?}");
+        let seen: Vec<String> = rec.requests()[before..]
+            .iter()
+            .map(|r| r.target.clone())
+            .collect();
+        assert_eq!(seen, ["/first"], "{name}");
+        assert_upstream_clean(&rec, before, &[REGISTERED], name);
+    }
+    assert_serves(&g, &rec, "after-refused").await;
+}
+
 // ---------------------------------------------------------------------------------------
 // 2. Probes: smuggling and malformed framing
 // ---------------------------------------------------------------------------------------
@@ -1854,8 +1903,9 @@ async fn reset_after(to: SocketAddr, bytes: &[u8]) {
 }
 
 /// Resets in the middle of a header, after a blocked request, and in the middle of a body
-/// being forwarded (Content-Length and chunked): the gate keeps serving, the upstream never reads a request that was cut off
-/// as a complete one, and the connection count goes back to where it was.
+/// being forwarded (Content-Length and chunked): the gate keeps serving, the upstream never
+/// reads a request that was cut off as a complete one, and the connection count goes back
+/// to where it was.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn resets_mid_request_leave_nothing_behind() {
     let rec = Recorder::start().await;
