@@ -792,8 +792,12 @@ async fn run_probes(g: &TestGate, rec: &Recorder, probes: Vec<Probe>, registered
         let seen: Vec<Recorded> = rec.requests()[before..].to_vec();
         let targets: Vec<&str> = seen.iter().map(|r| r.target.as_str()).collect();
         let versions: Vec<&str> = seen.iter().map(|r| r.version.as_str()).collect();
+        let trailers: Vec<&str> = seen
+            .iter()
+            .flat_map(|r| r.trailers.iter().map(|(n, _)| n.as_str()))
+            .collect();
         println!(
-            "probe {:<40} {} ; upstream got {targets:?} {versions:?}",
+            "probe {:<40} {} ; upstream got {targets:?} {versions:?}, trailers {trailers:?}",
             p.name,
             ex.summary(),
         );
