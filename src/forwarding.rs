@@ -63,8 +63,42 @@ pub fn unusable_client_ip_header(name: &str) -> bool {
         .any(|r| same_folded(name.as_bytes(), r.as_bytes()))
 }
 
+/// The one `Content-Length` to forward when the client sent it as a list or several times
+/// with the same value (Pingora accepts that, RFC 9110 §8.6, and refuses differing values),
+/// so a strict upstream does not refuse the request; `None` when it is already one value.
+pub fn collapsed_content_length(headers: &http::HeaderMap) -> Option<http::HeaderValue> {
+    let mut values = headers.get_all(http::header::CONTENT_LENGTH).iter();
+    let first = values.next()?;
+    let several = values.next().is_some();
+    let bytes = first.as_bytes();
+    if !several && !bytes.contains(&b',') {
+        return None;
+    }
+    let one = bytes.split(|&b| b == b',').next()?.trim_ascii();
+    http::HeaderValue::from_bytes(one).ok()
+}
+
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn equal_content_lengths_are_forwarded_as_one() {
+        let map = |values: &[&str]| {
+            let mut m = http::HeaderMap::new();
+            for v in values {
+                m.append(http::header::CONTENT_LENGTH, v.parse().unwrap());
+            }
+            m
+        };
+        let one = |values: &[&str]| {
+            super::collapsed_content_length(&map(values)).map(|v| v.to_str().unwrap().to_string())
+        };
+        assert_eq!(one(&[]), None);
+        assert_eq!(one(&["5"]), None, "already one value");
+        assert_eq!(one(&["5", "5"]).as_deref(), Some("5"));
+        assert_eq!(one(&["5, 5"]).as_deref(), Some("5"));
+        assert_eq!(one(&[" 5 ,5", "5"]).as_deref(), Some("5"));
+    }
     use super::*;
 
     #[test]

@@ -260,12 +260,41 @@ impl std::fmt::Display for LoggedAddress<'_> {
     }
 }
 
-/// The host a request is for: HTTP/2 `:authority` or an absolute URI first, else `Host`.
-fn request_host(req: &RequestHeader) -> Option<&str> {
-    match req.uri.authority() {
-        Some(a) => Some(a.as_str()),
-        None => req.headers.get(http::header::HOST)?.to_str().ok(),
+/// The host and path a request is judged by, read from what goes to the upstream.
+///
+/// Pingora keeps an HTTP/1 request target that is not origin-form as it was sent (it is
+/// forwarded so) and gives the parsed URI only `/` or the absolute URI's path, with no
+/// authority. So: an origin-form target (`/...`) is judged by its path and `Host`; an
+/// absolute-form one (`http://host/...`) by its path and its own authority (Pingora has
+/// refused it already when a `Host` field differs); any other target (`beheer/x`, `*`, a
+/// `%20/...` that was a stray space) is refused, as its path could mean anything upstream.
+fn request_target(req: &RequestHeader) -> Result<(Option<&str>, &str), route::PathError> {
+    let host = || req.headers.get(http::header::HOST)?.to_str().ok();
+    if let Some(a) = req.uri.authority() {
+        // HTTP/2 `:authority`.
+        return Ok((Some(a.as_str()), req.uri.path()));
     }
+    let raw = req.raw_path();
+    if raw.first() == Some(&b'/') {
+        return Ok((host(), req.uri.path()));
+    }
+    let lower = |n: usize| raw.get(..n).map(|p| p.to_ascii_lowercase());
+    let rest = if lower(7).as_deref() == Some(b"http://".as_slice()) {
+        &raw[7..]
+    } else if lower(8).as_deref() == Some(b"https://".as_slice()) {
+        &raw[8..]
+    } else {
+        return Err(route::PathError::NotAbsolute);
+    };
+    let end = rest
+        .iter()
+        .position(|b| matches!(b, b'/' | b'?' | b'#'))
+        .unwrap_or(rest.len());
+    let authority = std::str::from_utf8(&rest[..end]).map_err(|_| route::PathError::Control)?;
+    Ok((
+        Some(authority).filter(|a| !a.is_empty()).or_else(host),
+        req.uri.path(),
+    ))
 }
 
 impl GateProxy {
@@ -423,7 +452,9 @@ impl ProxyHttp for GateProxy {
         // The route is judged on the normalised path; a path that could mean something else
         // to the upstream is refused below, after the client address is known for the page.
         // The self-check page comes before any route.
-        let (route, bad_path) = match generation.route_for(request_host(req), req.uri.path()) {
+        let target = request_target(req);
+        let routed = target.and_then(|(host, path)| generation.route_for(host, path));
+        let (route, bad_path) = match routed {
             Ok(Routed::SelfCheck) => {
                 return self.self_check(session, ctx, &generation, client).await
             }
@@ -632,6 +663,9 @@ impl ProxyHttp for GateProxy {
             req.insert_header(client_ip_header.clone(), ip.to_string())?;
         }
         req.insert_header("x-request-id", ctx.request_id.as_str())?;
+        if let Some(length) = forwarding::collapsed_content_length(&req.headers) {
+            req.insert_header(http::header::CONTENT_LENGTH, length)?;
+        }
         if let Some(site) = ctx.claimed_site {
             req.insert_header(
                 "x-poortwachter-site",
@@ -862,5 +896,60 @@ impl ProxyHttp for GateProxy {
                 .filter(|e| !matches!(e.etype(), ErrorType::ConnectionClosed | ErrorType::ReadError | ErrorType::WriteError))
                 .map(|e| e.to_string()),
         );
+    }
+}
+
+#[cfg(test)]
+mod target_tests {
+    use super::request_target;
+    use crate::route::PathError;
+    use pingora::http::RequestHeader;
+
+    fn req(target: &[u8], host: Option<&str>) -> RequestHeader {
+        let mut r = RequestHeader::build("GET", target, None).unwrap();
+        if let Some(h) = host {
+            r.insert_header("host", h).unwrap();
+        }
+        r
+    }
+
+    #[test]
+    fn origin_form_is_judged_by_path_and_host() {
+        let r = req(b"/toets/1?x=1", Some("afname.example.nl"));
+        assert_eq!(
+            request_target(&r),
+            Ok((Some("afname.example.nl"), "/toets/1"))
+        );
+        assert_eq!(request_target(&req(b"/", None)), Ok((None, "/")));
+    }
+
+    #[test]
+    fn absolute_form_is_judged_by_its_own_authority() {
+        let r = req(b"http://beheer.example.nl/x", None);
+        assert_eq!(request_target(&r), Ok((Some("beheer.example.nl"), "/x")));
+        let r = req(
+            b"HTTPS://beheer.example.nl:443?q",
+            Some("beheer.example.nl"),
+        );
+        assert_eq!(request_target(&r), Ok((Some("beheer.example.nl:443"), "/")));
+    }
+
+    #[test]
+    fn any_other_target_is_refused() {
+        for target in [
+            b"beheer/x".as_slice(),
+            b"%20/beheer/x",
+            b"%2Fbeheer/x",
+            b"./beheer/x",
+            b"*",
+            b"ftp://beheer.example.nl/x",
+        ] {
+            assert_eq!(
+                request_target(&req(target, Some("afname.example.nl"))),
+                Err(PathError::NotAbsolute),
+                "{}",
+                String::from_utf8_lossy(target)
+            );
+        }
     }
 }
