@@ -269,7 +269,10 @@ impl std::fmt::Display for LoggedAddress<'_> {
 /// refused it already when a `Host` field differs); any other target (`beheer/x`, `*`, a
 /// `%20/...` that was a stray space) is refused, as its path could mean anything upstream.
 fn request_target(req: &RequestHeader) -> Result<(Option<&str>, &str), route::PathError> {
-    let host = || req.headers.get(http::header::HOST)?.to_str().ok();
+    let host = || {
+        let h = req.headers.get(http::header::HOST)?.to_str().ok()?;
+        Some(h).filter(|h| !h.is_empty())
+    };
     if let Some(a) = req.uri.authority() {
         // HTTP/2 `:authority`.
         return Ok((Some(a.as_str()), req.uri.path()));
@@ -453,6 +456,21 @@ impl ProxyHttp for GateProxy {
         // to the upstream is refused below, after the client address is known for the page.
         // The self-check page comes before any route.
         let target = request_target(req);
+        // HTTP/1.1 requires a host (RFC 9112 §3.2): without one the upstream would choose.
+        if req.version == http::Version::HTTP_11 && matches!(target, Ok((None, _))) {
+            ctx.set_resolved(&client, &generation.runtime.config.client_ip);
+            drop(generation);
+            let reason = crate::refused::Reason::Host;
+            ctx.refused = Some(reason.as_str());
+            gate.metrics
+                .bad_requests
+                .with_label_values(&[reason.as_str()])
+                .inc();
+            session.set_keepalive(None);
+            let page = self.render(session, ctx, reason.page(), 400, reason.as_str());
+            self.send_page(session, ctx, reason.page(), page).await?;
+            return Ok(true);
+        }
         let routed = target.and_then(|(host, path)| generation.route_for(host, path));
         let (route, bad_path) = match routed {
             Ok(Routed::SelfCheck) => {

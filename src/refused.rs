@@ -25,7 +25,7 @@ pub enum Reason {
     /// Framing the gate will not guess at: conflicting or invalid `Content-Length`,
     /// `Transfer-Encoding` that is not chunked last, or with HTTP/1.0.
     Framing,
-    /// An ambiguous target host: several `Host` fields, `Host` against the absolute-form
+    /// A missing or empty host on HTTP/1.1, or an ambiguous one: several `Host` fields, `Host` against the absolute-form
     /// target, user info.
     Host,
     /// CONNECT: the gate proxies requests, not tunnels.

@@ -1049,10 +1049,11 @@ async fn malformed_requests_are_refused_or_forwarded_well_formed() {
         probe("authority-form (CONNECT)", format!("CONNECT 192.0.2.9:443 HTTP/1.1\r\nHost: 192.0.2.9:443\r\nX-Forwarded-For: {UNREGISTERED}\r\n{CLOSE}\r\n"), Want::RefusedOr(&[])),
         probe("asterisk-form (OPTIONS *)", format!("OPTIONS * HTTP/1.1\r\nHost: x\r\nX-Forwarded-For: {UNREGISTERED}\r\n{CLOSE}\r\n"), Want::RefusedOr(&[])),
         probe("Host twice", ok("Host: other.example\r\n"), Want::Refused),
-        probe("Host missing", format!("GET /m HTTP/1.1\r\nX-Forwarded-For: {REGISTERED}\r\n{CLOSE}\r\n"), Want::RefusedOr(&["/m"])),
-        probe("Host empty", format!("GET /m HTTP/1.1\r\nHost:\r\nX-Forwarded-For: {REGISTERED}\r\n{CLOSE}\r\n"), Want::RefusedOr(&["/m"])),
+        // HTTP/1.1 requires a host (RFC 9112 §3.2): refused, whoever sends it.
+        probe("Host missing", format!("GET /m HTTP/1.1\r\nX-Forwarded-For: {REGISTERED}\r\n{CLOSE}\r\n"), Want::Refused),
+        probe("Host empty", format!("GET /m HTTP/1.1\r\nHost:\r\nX-Forwarded-For: {REGISTERED}\r\n{CLOSE}\r\n"), Want::Refused),
         probe("Host with userinfo", format!("GET /m HTTP/1.1\r\nHost: a@other.example\r\nX-Forwarded-For: {REGISTERED}\r\n{CLOSE}\r\n"), Want::RefusedOr(&["/m"])),
-        probe("Host missing, blocked client", format!("GET /m HTTP/1.1\r\nX-Forwarded-For: {UNREGISTERED}\r\n{CLOSE}\r\n"), Want::Blocked),
+        probe("Host missing, blocked client", format!("GET /m HTTP/1.1\r\nX-Forwarded-For: {UNREGISTERED}\r\n{CLOSE}\r\n"), Want::Refused),
         probe(
             "HTTP/1.0 keep-alive, two requests",
             format!(

@@ -146,6 +146,18 @@ async fn unreadable_requests_get_the_gates_page_counted_by_reason() {
             "host",
         ),
         (
+            "HTTP/1.1 without Host",
+            "GET / HTTP/1.1\r\nX-Forwarded-For: 192.0.2.3\r\n\r\n".to_string(),
+            400,
+            "host",
+        ),
+        (
+            "HTTP/1.1 with an empty Host",
+            "GET / HTTP/1.1\r\nHost:\r\nX-Forwarded-For: 192.0.2.3\r\n\r\n".to_string(),
+            400,
+            "host",
+        ),
+        (
             "CONNECT",
             format!("CONNECT afname.example.nl:443 HTTP/1.1\r\n{host}\r\n"),
             405,
