@@ -14,6 +14,9 @@ use std::time::Duration;
 
 const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
 
+/// `[proxy] body_min_rate`: 1 KiB/s, far below any school connection's upload speed.
+const DEFAULT_BODY_MIN_RATE: usize = 1024;
+
 /// `[proxy]` as written.
 #[derive(Debug, Deserialize, Default)]
 #[serde(deny_unknown_fields)]
@@ -29,6 +32,7 @@ pub struct ProxyFile {
     pub max_header_bytes: Option<usize>,
     pub keepalive_timeout: Option<String>,
     pub body_timeout: Option<String>,
+    pub body_min_rate: Option<usize>,
     pub max_requests_per_connection: Option<usize>,
     pub max_header_count: Option<usize>,
     pub max_connections: Option<usize>,
@@ -132,6 +136,10 @@ pub struct ProxyConfig {
     /// How long a request body may send nothing, between two reads (nginx's
     /// `client_body_timeout`); then the request is answered 408.
     pub body_timeout: Duration,
+    /// After `body_timeout`, a request body must have averaged at least this many bytes a
+    /// second since its header, or it is answered 408 (a client that dribbles its body a
+    /// byte at a time passes every per-read timeout). 0 turns it off.
+    pub body_min_rate: u64,
     /// A connection is closed after answering this many requests.
     pub max_requests_per_connection: u32,
     /// Open connections per listener (`[proxy] max_connections`, or its table's own); one
@@ -323,6 +331,12 @@ impl TryFrom<ProxyFile> for ProxyConfig {
                 "expected between 1s and 3600s",
             ));
         }
+        let body_min_rate = bounded(
+            "proxy.body_min_rate",
+            p.body_min_rate,
+            DEFAULT_BODY_MIN_RATE,
+            (0, 1 << 30),
+        )? as u64;
         let max_requests_per_connection = bounded(
             "proxy.max_requests_per_connection",
             p.max_requests_per_connection,
@@ -339,6 +353,7 @@ impl TryFrom<ProxyFile> for ProxyConfig {
             max_connections,
             keepalive_timeout,
             body_timeout,
+            body_min_rate,
             max_requests_per_connection,
             tls,
             threads,

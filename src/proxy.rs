@@ -84,6 +84,8 @@ pub struct RequestCtx {
     retry_same: bool,
     upstream: Option<SocketAddr>,
     upstream_started: Option<Instant>,
+    /// Request body bytes read so far (`[proxy] body_min_rate`).
+    body_bytes: u64,
 }
 
 impl RequestCtx {
@@ -405,6 +407,7 @@ impl ProxyHttp for GateProxy {
             retry_same: false,
             upstream_started: None,
             upstream: None,
+            body_bytes: 0,
         }
     }
 
@@ -656,6 +659,35 @@ impl ProxyHttp for GateProxy {
         self.failed(ctx, &e, !timed_out);
         e.set_retry(safe && !timed_out && self.gate.upstreams.has_untried(&ctx.tried));
         e
+    }
+
+    /// A body that keeps coming, but slower than `[proxy] body_min_rate` on average once
+    /// `body_timeout` has passed, is refused as a stalled one (408): the per-read timeout
+    /// alone lets a byte every few seconds hold the connection for ever.
+    async fn request_body_filter(
+        &self,
+        _session: &mut Session,
+        body: &mut Option<bytes::Bytes>,
+        _end_of_stream: bool,
+        ctx: &mut RequestCtx,
+    ) -> Result<()> {
+        let Some(chunk) = body else { return Ok(()) };
+        ctx.body_bytes += chunk.len() as u64;
+        let proxy = &ctx.runtime.config.proxy;
+        if too_slow(
+            ctx.body_bytes,
+            ctx.started.elapsed(),
+            proxy.body_timeout,
+            proxy.body_min_rate,
+        ) {
+            let mut e = Error::explain(
+                ErrorType::ReadTimedout,
+                "request body slower than [proxy] body_min_rate",
+            );
+            e.as_down();
+            return Err(e);
+        }
+        Ok(())
     }
 
     async fn upstream_request_filter(
@@ -914,6 +946,36 @@ impl ProxyHttp for GateProxy {
                 .filter(|e| !matches!(e.etype(), ErrorType::ConnectionClosed | ErrorType::ReadError | ErrorType::WriteError))
                 .map(|e| e.to_string()),
         );
+    }
+}
+
+/// Whether a body of `bytes` after `elapsed` is below `min_rate` bytes a second on average,
+/// judged only once `grace` has passed; a `min_rate` of 0 never is.
+fn too_slow(
+    bytes: u64,
+    elapsed: std::time::Duration,
+    grace: std::time::Duration,
+    min_rate: u64,
+) -> bool {
+    min_rate > 0 && elapsed > grace && (bytes as f64) < min_rate as f64 * elapsed.as_secs_f64()
+}
+
+#[cfg(test)]
+mod body_rate_tests {
+    use super::too_slow;
+    use std::time::Duration;
+
+    #[test]
+    fn a_body_is_judged_by_its_average_rate_after_the_grace() {
+        let s = Duration::from_secs;
+        // Within the grace: never, however slow.
+        assert!(!too_slow(0, s(59), s(60), 1024));
+        // After it: below the average rate is too slow, at or above it is not.
+        assert!(too_slow(10, s(61), s(60), 1024));
+        assert!(too_slow(61 * 1024 - 1, s(61), s(60), 1024));
+        assert!(!too_slow(61 * 1024, s(61), s(60), 1024));
+        // Off.
+        assert!(!too_slow(0, s(3600), s(60), 0));
     }
 }
 
