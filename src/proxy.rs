@@ -666,11 +666,16 @@ impl ProxyHttp for GateProxy {
     /// alone lets a byte every few seconds hold the connection for ever.
     async fn request_body_filter(
         &self,
-        _session: &mut Session,
+        session: &mut Session,
         body: &mut Option<bytes::Bytes>,
         _end_of_stream: bool,
         ctx: &mut RequestCtx,
     ) -> Result<()> {
+        // An upgraded connection (WebSocket) passes its client's frames here too: it may stay
+        // quiet for long, bounded by `[upstream] upgrade_idle_timeout` instead.
+        if session.is_upgrade_req() {
+            return Ok(());
+        }
         let Some(chunk) = body else { return Ok(()) };
         ctx.body_bytes += chunk.len() as u64;
         let proxy = &ctx.runtime.config.proxy;
