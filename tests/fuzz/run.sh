@@ -14,9 +14,10 @@ set -eu
 
 here=$(cd "$(dirname "$0")" && pwd)
 minutes=${MINUTES:-5}
+# libFuzzer reads -max_total_time=0 as "no limit", so 0 is refused too.
 case $minutes in
-'' | *[!0-9]*)
-	echo "MINUTES must be a whole number of minutes, got '$minutes'" >&2
+'' | *[!0-9]* | 0 | 00*)
+	echo "MINUTES must be a whole number of minutes from 1, got '$minutes'" >&2
 	exit 2
 	;;
 esac
