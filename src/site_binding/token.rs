@@ -31,6 +31,9 @@ pub(super) fn read_header(token: &str) -> Result<JoseHeader, InvalidClaim> {
     let json = URL_SAFE_NO_PAD
         .decode(header)
         .map_err(|_| InvalidClaim::Malformed)?;
+    // The whole header must be valid JSON (RFC 7515 section 5.2): the typed read below skips
+    // members it does not know without checking their text (invalid UTF-8, for one).
+    serde_json::from_slice::<serde_json::Value>(&json).map_err(|_| InvalidClaim::Malformed)?;
     let header: JoseHeader = serde_json::from_slice(&json).map_err(|_| InvalidClaim::Malformed)?;
     match header.crit {
         Some(_) => Err(InvalidClaim::Malformed),
@@ -93,6 +96,18 @@ mod tests {
     fn null_kid_is_no_kid() {
         let token = format!("{}.{}.", b64(r#"{"alg":"ES256","kid":null}"#), b64("{}"));
         assert_eq!(read_header(&token).unwrap().kid, None);
+    }
+
+    #[test]
+    fn refuses_a_header_that_is_not_valid_json_in_a_member_it_ignores() {
+        // Found by the site_claim fuzz target: invalid UTF-8 in an unknown member; a lone
+        // surrogate escape is refused as well.
+        let raw_utf8 = URL_SAFE_NO_PAD.encode(b"{\"alg\":\"HS256\",\"ale\":\"H\xb0256\"}");
+        let surrogate = b64(r#"{"alg":"HS256","x":"\ud800"}"#);
+        for header in [raw_utf8, surrogate] {
+            let token = format!("{header}.e30.sig");
+            assert_eq!(read_header(&token).err(), Some(InvalidClaim::Malformed));
+        }
     }
 
     #[test]

@@ -2,6 +2,6 @@
 
 use libfuzzer_sys::fuzz_target;
 
-include!("../invariants.rs");
+include!("../invariants/proxy_protocol.rs");
 
 fuzz_target!(|data: &[u8]| check(data));

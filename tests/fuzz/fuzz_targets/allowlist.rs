@@ -1,0 +1,7 @@
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+
+include!("../invariants/allowlist.rs");
+
+fuzz_target!(|data: &[u8]| check(data));
