@@ -322,6 +322,77 @@ pub struct Limits {
     pub drain_idle: Duration,
     /// The plain listeners that also speak HTTP/2 with prior knowledge (`h2c`).
     pub h2c: Arc<[SocketAddr]>,
+    /// The TLS listeners (`tls_listen`): their handshake is done here.
+    pub tls: Option<Arc<TlsAccept>>,
+}
+
+/// The `reason` values of `poortwachter_tls_handshake_failures_total`.
+pub const TLS_HANDSHAKE_FAILURES: [&str; 3] = ["timeout", "closed", "failed"];
+
+/// The TLS handshake of the `tls_listen` addresses, done by the gate rather than by
+/// Pingora's listener: there it may take 60 s, is not counted, and logs every failure (a port
+/// scan, a client without a shared cipher) at ERROR. Here it must be done within
+/// `header_timeout` from the connection's start, like a request header, while the connection
+/// counts against its listener's `max_connections`; a failure is counted by reason and
+/// logged at debug.
+pub struct TlsAccept {
+    pub acceptor: pingora::listeners::tls::Acceptor,
+    pub listen: Arc<[SocketAddr]>,
+    pub failures: pingora_prometheus::prometheus::IntCounterVec,
+}
+
+impl TlsAccept {
+    /// Whether `stream` came in on one of the TLS listeners (and is not TLS yet).
+    fn serves(&self, stream: &Stream) -> bool {
+        stream.get_ssl_digest().is_none()
+            && stream
+                .get_socket_digest()
+                .and_then(|d| d.local_addr().and_then(|a| a.as_inet()).copied())
+                .is_some_and(|local| self.listen.iter().any(|l| serves(*l, local)))
+    }
+
+    /// The stream after the handshake, or `None` (counted and logged) when it did not
+    /// complete by `deadline`.
+    async fn handshake(&self, stream: Stream, deadline: Instant) -> Option<Stream> {
+        let peer = stream
+            .get_socket_digest()
+            .and_then(|d| d.peer_addr().and_then(|a| a.as_inet()).copied());
+        let tcp = stream.into_any().downcast::<TcpStream>().ok()?;
+        let reason =
+            match tokio::time::timeout_at(deadline, self.acceptor.tls_handshake(*tcp)).await {
+                Ok(Ok(tls)) => return Some(Box::new(tls)),
+                Ok(Err(e)) => {
+                    let reason = handshake_failure(&e.to_string());
+                    tracing::debug!(peer = ?peer, reason, error = %e, "TLS handshake failed");
+                    reason
+                }
+                Err(_) => {
+                    tracing::debug!(peer = ?peer, "TLS handshake not done within header_timeout");
+                    "timeout"
+                }
+            };
+        self.failures.with_label_values(&[reason]).inc();
+        None
+    }
+}
+
+/// The reason of a failed handshake from its error text: the client closed or reset the
+/// connection, or anything else (a protocol error).
+fn handshake_failure(error: &str) -> &'static str {
+    let e = error.to_ascii_lowercase();
+    let gone = [
+        "eof",
+        "end of file",
+        "reset by peer",
+        "broken pipe",
+        "connection closed",
+        "connectionclosed",
+    ];
+    if gone.iter().any(|g| e.contains(g)) {
+        "closed"
+    } else {
+        "failed"
+    }
 }
 
 /// One listener's open connections against its `max_connections`.
@@ -506,6 +577,13 @@ impl<A: HttpServerApp + Send + Sync + 'static> ServerApp for ConnectionApp<A> {
             }
             None => (None, true),
         };
+        let stream = match &self.limits.tls {
+            Some(tls) if tls.serves(&stream) => {
+                tls.handshake(stream, start + self.limits.header_timeout)
+                    .await?
+            }
+            _ => stream,
+        };
         let (stream, h2c) = if speaks_h2c(&self.limits.h2c, &stream) {
             sniff_h2c(stream, start + self.limits.header_timeout, &self.limits).await?
         } else {
@@ -577,6 +655,31 @@ impl<A: HttpServerApp + Send + Sync + 'static> ServerApp for ConnectionApp<A> {
 #[cfg(test)]
 mod tests {
     use super::HeaderEnd;
+
+    #[test]
+    fn handshake_failures_are_told_apart_by_their_error() {
+        use super::handshake_failure;
+        assert_eq!(
+            handshake_failure(
+                "TLSHandshakeFailure context: TLS accept() failed cause: unexpected end of file"
+            ),
+            "closed"
+        );
+        assert_eq!(
+            handshake_failure("Connection reset by peer (os error 104)"),
+            "closed"
+        );
+        assert_eq!(
+            handshake_failure(
+                "TLSHandshakeFailure cause: received corrupt message of type InvalidContentType"
+            ),
+            "failed"
+        );
+        assert_eq!(
+            handshake_failure("peer is incompatible: NoCipherSuitesInCommon"),
+            "failed"
+        );
+    }
 
     #[test]
     fn the_header_ends_at_the_first_blank_line_after_content() {

@@ -62,6 +62,8 @@ pub struct Metrics {
     pub tls_certificate_reloads: IntCounterVec,
     /// 1 while the certificate files on disk are refused and an older set keeps serving.
     pub tls_certificates_refused: IntGauge,
+    /// TLS handshakes on `tls_listen` that did not complete, by reason.
+    pub tls_handshake_failures: IntCounterVec,
     /// Failed attempts per upstream address (refused, TLS failure, reset, timed out), retried
     /// or not.
     pub upstream_failures: IntCounterVec,
@@ -188,6 +190,11 @@ impl Metrics {
                 "poortwachter_tls_certificate_reloads_total",
                 "Reads of the TLS certificate and key files by result; on error the certificates in force stay.",
                 &["result"],
+            ),
+            tls_handshake_failures: counter_vec(
+                "poortwachter_tls_handshake_failures_total",
+                "TLS handshakes on the tls_listen addresses that did not complete: timeout (not done within [proxy] header_timeout), closed (the client went away), failed (a protocol error: no shared version or cipher, a name without a certificate, not TLS at all).",
+                &["reason"],
             ),
             tls_certificates_refused: int_gauge(
                 "poortwachter_tls_certificates_refused",
@@ -438,6 +445,9 @@ impl Metrics {
         m.build_info
             .with_label_values(&[env!("CARGO_PKG_VERSION")])
             .set(1);
+        for reason in crate::connection::TLS_HANDSHAKE_FAILURES {
+            m.tls_handshake_failures.with_label_values(&[reason]);
+        }
         for reason in crate::refused::Reason::ALL {
             m.bad_requests.with_label_values(&[reason.as_str()]);
         }

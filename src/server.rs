@@ -286,7 +286,9 @@ fn build_server(gate: Arc<Gate>, sighup: bool, upgrade: bool) -> Result<Server, 
             })
             .collect()
     };
-    let app = |gate: &Arc<Gate>, caps: Arc<[Arc<ConnectionCap>]>| {
+    let app = |gate: &Arc<Gate>,
+               caps: Arc<[Arc<ConnectionCap>]>,
+               tls: Option<Arc<crate::connection::TlsAccept>>| {
         let mut proxy = pingora::proxy::http_proxy(&conf, GateProxy::new(gate.clone()));
         proxy.h2_options = Some(h2_options(cfg.proxy.h2_max_concurrent_streams));
         let mut options = HttpServerOptions::default();
@@ -312,6 +314,7 @@ fn build_server(gate: Arc<Gate>, sighup: bool, upgrade: bool) -> Result<Server, 
                 caps,
                 drain_idle: drain_idle(cfg.proxy.grace_period),
                 h2c: cfg.proxy.h2c.clone().into(),
+                tls,
             },
         )
     };
@@ -323,19 +326,24 @@ fn build_server(gate: Arc<Gate>, sighup: bool, upgrade: bool) -> Result<Server, 
             .chain(cfg.proxy.tls.iter().flat_map(|t| t.listen.iter()))
             .copied(),
     );
-    let mut proxy = Service::new("poortwachter proxy".to_string(), app(&gate, main_caps));
+    // The TLS listeners are plain TCP to Pingora: the gate does their handshake itself
+    // (`connection::TlsAccept`), bounded and counted.
+    let tls_accept = cfg.proxy.tls.as_ref().map(|tls| {
+        Arc::new(crate::connection::TlsAccept {
+            acceptor: tls_settings(&gate).build(),
+            listen: tls.listen.clone().into(),
+            failures: gate.metrics.tls_handshake_failures.clone(),
+        })
+    });
+    let mut proxy = Service::new(
+        "poortwachter proxy".to_string(),
+        app(&gate, main_caps, tls_accept),
+    );
     for addr in &cfg.proxy.listen {
         proxy.add_listener(ListenerConfig::tcp(addr.to_string()).l4_buffer(l4_buffer()));
     }
-    if let Some(tls) = &cfg.proxy.tls {
-        for addr in &tls.listen {
-            let settings = tls_settings(&gate);
-            proxy.add_listener(
-                ListenerConfig::tcp(addr.to_string())
-                    .tls(settings)
-                    .l4_buffer(l4_buffer()),
-            );
-        }
+    for addr in cfg.proxy.tls.iter().flat_map(|t| t.listen.iter()) {
+        proxy.add_listener(ListenerConfig::tcp(addr.to_string()).l4_buffer(l4_buffer()));
     }
     server.add_service(proxy);
     // Each PROXY protocol listener is a service of its own: the header is read before the
@@ -343,7 +351,7 @@ fn build_server(gate: Arc<Gate>, sighup: bool, upgrade: bool) -> Result<Server, 
     for l in &cfg.proxy.proxy_protocol {
         let acceptor = l.tls.then(|| tls_settings(&gate).build());
         let app = ProxyProtocolApp::new(
-            app(&gate, caps(&mut std::iter::once(l.addr))),
+            app(&gate, caps(&mut std::iter::once(l.addr)), None),
             l.clone(),
             gate.clone(),
             acceptor,

@@ -522,3 +522,75 @@ fn check_names_the_key_and_file_of_a_mismatched_pair_and_shows_expiry() {
         "{text}"
     );
 }
+
+async fn handshake_failures(g: &TestGate, reason: &str) -> f64 {
+    let series = format!("poortwachter_tls_handshake_failures_total{{reason=\"{reason}\"}}");
+    metric(&g.metrics().await, &series).expect("every reason is exported from the start")
+}
+
+/// The gate does the TLS handshake itself: it must be done within `header_timeout` (a
+/// connection that never sends its ClientHello is closed then, not after Pingora's 60 s),
+/// and each failure is counted by reason; the listener keeps serving.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failed_and_slow_handshakes_are_bounded_and_counted() {
+    let up = Upstream::start("a").await;
+    let dir = tempfile::tempdir().unwrap();
+    let ca = Ca::new();
+    let leaf = ca.leaf(&["toets.example.nl"], EXPIRES);
+    let (cert, key) = (dir.path().join("t.pem"), dir.path().join("t.key"));
+    install(&leaf, &cert, &key);
+    let gate = start_gate(GateSpec {
+        upstreams: vec![up.addr],
+        tls: Some((cert, key)),
+        proxy_extra: "header_timeout = \"1s\"",
+        ..Default::default()
+    })
+    .await;
+    let tls = gate.tls.unwrap();
+
+    // Plain HTTP on the TLS port: not TLS at all.
+    let before = handshake_failures(&gate, "failed").await;
+    let mut s = tokio::net::TcpStream::connect(tls).await.unwrap();
+    s.write_all(b"GET / HTTP/1.1\r\nHost: toets.example.nl\r\n\r\n")
+        .await
+        .unwrap();
+    let mut out = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(5), s.read_to_end(&mut out))
+        .await
+        .expect("closed within 5 s");
+    assert!(!String::from_utf8_lossy(&out).contains("HTTP/1.1 200"));
+    eventually(Duration::from_secs(5), "counted as failed", || async {
+        (handshake_failures(&gate, "failed").await == before + 1.0).then_some(())
+    })
+    .await;
+
+    // Connected, then nothing: closed at the header deadline.
+    let before = handshake_failures(&gate, "timeout").await;
+    let mut s = tokio::net::TcpStream::connect(tls).await.unwrap();
+    let start = std::time::Instant::now();
+    let n = tokio::time::timeout(Duration::from_secs(5), s.read(&mut [0u8; 64]))
+        .await
+        .expect("closed within 5 s")
+        .unwrap_or(0);
+    let took = start.elapsed();
+    assert_eq!(n, 0);
+    assert!(
+        took >= Duration::from_millis(900) && took <= Duration::from_secs(3),
+        "{took:?}"
+    );
+    assert_eq!(handshake_failures(&gate, "timeout").await, before + 1.0);
+
+    // Gone before a ClientHello: counted as closed.
+    let before = handshake_failures(&gate, "closed").await;
+    drop(tokio::net::TcpStream::connect(tls).await.unwrap());
+    eventually(Duration::from_secs(5), "counted as closed", || async {
+        (handshake_failures(&gate, "closed").await == before + 1.0).then_some(())
+    })
+    .await;
+
+    // And a real client is served on the same listener.
+    assert_eq!(
+        request(&ca.connector(), tls, "toets.example.nl", "192.0.2.1").await,
+        Ok(200)
+    );
+}
