@@ -326,9 +326,6 @@ pub struct Limits {
     pub tls: Option<Arc<TlsAccept>>,
 }
 
-/// The `reason` values of `poortwachter_tls_handshake_failures_total`.
-pub const TLS_HANDSHAKE_FAILURES: [&str; 3] = ["timeout", "closed", "failed"];
-
 /// The TLS handshake of the `tls_listen` addresses, done by the gate rather than by
 /// Pingora's listener: there it may take 60 s, is not counted, and logs every failure (a port
 /// scan, a client without a shared cipher) at ERROR. Here it must be done within

@@ -14,6 +14,9 @@ use std::sync::OnceLock;
 /// The `route` label of requests no `[[route]]` matched.
 pub use crate::route::DEFAULT_ROUTE;
 
+/// The `reason` values of `poortwachter_tls_handshake_failures_total` (`crate::connection`).
+pub const TLS_HANDSHAKE_FAILURES: [&str; 3] = ["timeout", "closed", "failed"];
+
 pub struct Metrics {
     registry: Registry,
     pub requests: IntCounterVec,
@@ -445,7 +448,7 @@ impl Metrics {
         m.build_info
             .with_label_values(&[env!("CARGO_PKG_VERSION")])
             .set(1);
-        for reason in crate::connection::TLS_HANDSHAKE_FAILURES {
+        for reason in TLS_HANDSHAKE_FAILURES {
             m.tls_handshake_failures.with_label_values(&[reason]);
         }
         for reason in crate::refused::Reason::ALL {
