@@ -168,8 +168,17 @@ async fn admin_store_sync_guards_and_failures() {
         store.seen()[0].header("authorization"),
         Some("Bearer store-token")
     );
+    // Written just after the document is in force: polled, not read at once.
     let last_good = gate.dir.path().join("last-good.json");
-    assert_eq!(std::fs::read_to_string(&last_good).unwrap(), doc("s1", &[]));
+    eventually(
+        Duration::from_secs(5),
+        "the last-known-good written",
+        || {
+            let got = std::fs::read_to_string(&last_good).ok();
+            async move { (got.as_deref() == Some(doc("s1", &[]).as_str())).then_some(()) }
+        },
+    )
+    .await;
 
     // Unchanged: a conditional GET, answered 304.
     let (code, r) = reload(&gate, "").await;
