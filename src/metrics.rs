@@ -562,6 +562,13 @@ impl Metrics {
         );
     }
 
+    /// Count one request refused before a decision.
+    pub fn count_bad_request(&self, reason: crate::refused::Reason) {
+        self.bad_requests
+            .with_label_values(&[reason.as_str()])
+            .inc();
+    }
+
     /// Count one page served by the gate itself.
     pub fn count_page(&self, kind: PageKind, json: bool) {
         let format = if json { "json" } else { "html" };

@@ -186,9 +186,7 @@ impl GateProxy {
         kind: PageKind,
         page: Rendered,
     ) -> Result<()> {
-        let mut resp = page_head(&page)?;
-        resp.insert_header(http::header::CONTENT_LENGTH, page.body.len())?;
-        resp.insert_header("x-request-id", ctx.request_id.as_str())?;
+        let mut resp = page_response(&page, &ctx.request_id)?;
         if kind == PageKind::Busy {
             resp.insert_header(http::header::RETRY_AFTER, BUSY_RETRY_AFTER)?;
         }
@@ -204,6 +202,23 @@ impl GateProxy {
             session.write_response_body(Some(page.body), true).await?;
         }
         Ok(())
+    }
+}
+
+impl GateProxy {
+    /// Answer a request refused before a decision with `reason`'s page and `status`,
+    /// counted by reason.
+    async fn refuse(
+        &self,
+        session: &mut Session,
+        ctx: &mut RequestCtx,
+        reason: crate::refused::Reason,
+        status: u16,
+    ) -> Result<()> {
+        self.gate.metrics.count_bad_request(reason);
+        ctx.refused = Some(reason.as_str());
+        let page = self.render(session, ctx, reason.page(), status, reason.as_str());
+        self.send_page(session, ctx, reason.page(), page).await
     }
 }
 
@@ -246,6 +261,14 @@ fn page_head(page: &Rendered) -> Result<ResponseHeader> {
         heads.push((key, head.clone()));
         Ok(head)
     })
+}
+
+/// A page's whole response head: [`page_head`] with the page's length and request id.
+fn page_response(page: &Rendered, request_id: &RequestId) -> Result<ResponseHeader> {
+    let mut resp = page_head(page)?;
+    resp.insert_header(http::header::CONTENT_LENGTH, page.body.len())?;
+    resp.insert_header("x-request-id", request_id.as_str())?;
+    Ok(resp)
 }
 
 /// The client address in the access log's privacy form, rendered when the line is written.
@@ -463,15 +486,9 @@ impl ProxyHttp for GateProxy {
         if req.version == http::Version::HTTP_11 && matches!(target, Ok((None, _))) {
             ctx.set_resolved(&client, &generation.runtime.config.client_ip);
             drop(generation);
-            let reason = crate::refused::Reason::Host;
-            ctx.refused = Some(reason.as_str());
-            gate.metrics
-                .bad_requests
-                .with_label_values(&[reason.as_str()])
-                .inc();
             session.set_keepalive(None);
-            let page = self.render(session, ctx, reason.page(), 400, reason.as_str());
-            self.send_page(session, ctx, reason.page(), page).await?;
+            let reason = crate::refused::Reason::Host;
+            self.refuse(session, ctx, reason, reason.status()).await?;
             return Ok(true);
         }
         let routed = target.and_then(|(host, path)| generation.route_for(host, path));
@@ -755,7 +772,7 @@ impl ProxyHttp for GateProxy {
         // the gate's page, as before any decision.
         let refusal = crate::refused::classify_downstream(e);
         let code = match e.etype() {
-            _ if refusal.is_some() => refusal.map_or(400, crate::refused::Reason::status),
+            _ if let Some(r) = refusal => r.status(),
             ErrorType::HTTPStatus(code) => *code,
             ErrorType::ConnectTimedout | ErrorType::ReadTimedout | ErrorType::WriteTimedout
                 if e.esource() == &ErrorSource::Upstream =>
@@ -787,14 +804,7 @@ impl ProxyHttp for GateProxy {
             }
         } else if code > 0 && session.response_written().is_none() {
             let reason = refusal.unwrap_or(crate::refused::Reason::Body);
-            self.gate
-                .metrics
-                .bad_requests
-                .with_label_values(&[reason.as_str()])
-                .inc();
-            ctx.refused = Some(reason.as_str());
-            let page = self.render(session, ctx, reason.page(), code, reason.as_str());
-            if let Err(err) = self.send_page(session, ctx, reason.page(), page).await {
+            if let Err(err) = self.refuse(session, ctx, reason, code).await {
                 tracing::debug!(error = %err, "could not send the refusal page");
             }
         }
@@ -824,11 +834,7 @@ impl ProxyHttp for GateProxy {
         };
         let generation = self.gate.current();
         let runtime = &generation.runtime;
-        self.gate
-            .metrics
-            .bad_requests
-            .with_label_values(&[reason.as_str()])
-            .inc();
+        self.gate.metrics.count_bad_request(reason);
         let request_id = RequestId::new();
         let shown_ip = peer.filter(|ip| !runtime.config.client_ip.trusted.contains(*ip));
         let kind = reason.page();
@@ -866,9 +872,7 @@ impl ProxyHttp for GateProxy {
             "request refused before a decision"
         );
         let sent = async {
-            let mut resp = page_head(&page)?;
-            resp.insert_header(http::header::CONTENT_LENGTH, page.body.len())?;
-            resp.insert_header("x-request-id", request_id.as_str())?;
+            let resp = page_response(&page, &request_id)?;
             session.set_keepalive(None);
             session.write_response_header(Box::new(resp)).await?;
             session.write_response_body(page.body.clone(), true).await?;
