@@ -341,11 +341,7 @@ pub struct TlsAccept {
 impl TlsAccept {
     /// Whether `stream` came in on one of the TLS listeners (and is not TLS yet).
     fn serves(&self, stream: &Stream) -> bool {
-        stream.get_ssl_digest().is_none()
-            && stream
-                .get_socket_digest()
-                .and_then(|d| d.local_addr().and_then(|a| a.as_inet()).copied())
-                .is_some_and(|local| self.listen.iter().any(|l| serves(*l, local)))
+        plain_on(&self.listen, stream)
     }
 
     /// The stream after the handshake, or `None` (counted and logged) when it did not
@@ -491,15 +487,23 @@ async fn sniff_h2c(stream: Stream, due: Instant, limits: &Limits) -> Option<(Str
     }
 }
 
-/// Whether the listener `stream` came in on has `h2c` on (never for TLS: ALPN chooses).
-fn speaks_h2c(h2c: &[SocketAddr], stream: &Stream) -> bool {
-    if h2c.is_empty() || stream.get_ssl_digest().is_some() {
-        return false;
-    }
+/// The local address a connection came in on.
+fn local_inet(stream: &Stream) -> Option<SocketAddr> {
     stream
         .get_socket_digest()
         .and_then(|d| d.local_addr().and_then(|a| a.as_inet()).copied())
-        .is_some_and(|local| h2c.iter().any(|l| serves(*l, local)))
+}
+
+/// Whether a plain (not yet TLS) `stream` came in on one of `listeners`.
+fn plain_on(listeners: &[SocketAddr], stream: &Stream) -> bool {
+    !listeners.is_empty()
+        && stream.get_ssl_digest().is_none()
+        && local_inet(stream).is_some_and(|local| listeners.iter().any(|l| serves(*l, local)))
+}
+
+/// Whether the listener `stream` came in on has `h2c` on (never for TLS: ALPN chooses).
+fn speaks_h2c(h2c: &[SocketAddr], stream: &Stream) -> bool {
+    plain_on(h2c, stream)
 }
 
 /// One open connection of a listener; dropped when the connection ends.
@@ -518,9 +522,7 @@ fn cap_for(caps: &[Arc<ConnectionCap>], stream: &Stream) -> Option<Arc<Connectio
     if let [only] = caps {
         return Some(only.clone());
     }
-    let local = stream
-        .get_socket_digest()
-        .and_then(|d| d.local_addr().and_then(|a| a.as_inet()).copied())?;
+    let local = local_inet(stream)?;
     caps.iter().find(|c| c.serves(local)).cloned()
 }
 
