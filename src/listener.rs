@@ -98,6 +98,24 @@ fn bounded(
     Ok(v)
 }
 
+/// A duration in whole seconds, `default` when not written, within `min`–`max` seconds.
+fn whole_seconds_between(
+    key: &str,
+    value: Option<&str>,
+    default: u64,
+    (min, max): (u64, u64),
+) -> Result<Duration, SettingError> {
+    let d = setting::whole_seconds(key, value, default)?;
+    if d < Duration::from_secs(min) || d > Duration::from_secs(max) {
+        return Err(SettingError::invalid(
+            key,
+            format!("{:?}", value.unwrap_or_default()),
+            format!("expected between {min}s and {max}s"),
+        ));
+    }
+    Ok(d)
+}
+
 /// How long a balancer gets to send its PROXY header when the table does not say.
 const DEFAULT_PROXY_PROTOCOL_TIMEOUT: Duration = Duration::from_secs(3);
 
@@ -308,29 +326,18 @@ impl TryFrom<ProxyFile> for ProxyConfig {
             DEFAULT_MAX_HEADER_COUNT,
             (10, 200),
         )?;
-        let keepalive_timeout = setting::whole_seconds(
+        let keepalive_timeout = whole_seconds_between(
             "proxy.keepalive_timeout",
             p.keepalive_timeout.as_deref(),
             60,
+            (1, 3600),
         )?;
-        if keepalive_timeout < Duration::from_secs(1)
-            || keepalive_timeout > Duration::from_secs(3600)
-        {
-            return Err(SettingError::invalid(
-                "proxy.keepalive_timeout",
-                format!("{:?}", p.keepalive_timeout.as_deref().unwrap_or_default()),
-                "expected between 1s and 3600s",
-            ));
-        }
-        let body_timeout =
-            setting::whole_seconds("proxy.body_timeout", p.body_timeout.as_deref(), 60)?;
-        if body_timeout < Duration::from_secs(1) || body_timeout > Duration::from_secs(3600) {
-            return Err(SettingError::invalid(
-                "proxy.body_timeout",
-                format!("{:?}", p.body_timeout.as_deref().unwrap_or_default()),
-                "expected between 1s and 3600s",
-            ));
-        }
+        let body_timeout = whole_seconds_between(
+            "proxy.body_timeout",
+            p.body_timeout.as_deref(),
+            60,
+            (1, 3600),
+        )?;
         let body_min_rate = bounded(
             "proxy.body_min_rate",
             p.body_min_rate,
