@@ -90,6 +90,15 @@ impl Recorder {
         self.tape.lock().unwrap().requests.len()
     }
 
+    /// Not even a TCP connection reached the upstream.
+    fn assert_never_contacted(&self) {
+        assert_eq!(
+            self.server.connections(),
+            0,
+            "the upstream was never contacted"
+        );
+    }
+
     fn malformed(&self) -> Vec<String> {
         self.tape.lock().unwrap().malformed.clone()
     }
@@ -562,11 +571,7 @@ async fn pipelined_blocked_requests_are_each_answered_in_order() {
     assert_eq!(ids.len(), 8, "a request id each");
     assert!(ex.responses[7].closes());
     assert_eq!(ex.end, End::Closed);
-    assert_eq!(
-        rec.server.connections(),
-        0,
-        "the upstream was never contacted"
-    );
+    rec.assert_never_contacted();
     assert_serves(&g, &rec, "after-8-blocked").await;
 }
 
@@ -1321,11 +1326,7 @@ async fn spoofed_forwarding_headers_from_an_untrusted_peer_change_nothing() {
             assert_eq!(page["reason"], "not_registered", "{header} {name}: {page}");
         }
     }
-    assert_eq!(
-        rec.server.connections(),
-        0,
-        "the upstream was never contacted"
-    );
+    rec.assert_never_contacted();
 }
 
 /// Through a trusted proxy the header decides, walked from the right: a registered address
@@ -1389,11 +1390,7 @@ async fn forwarding_headers_through_a_trusted_proxy_fail_closed() {
             assert_ne!(page["client_ip"], REGISTERED, "{header} {extra:?}: {page}");
         }
     }
-    assert_eq!(
-        rec.server.connections(),
-        0,
-        "the upstream was never contacted"
-    );
+    rec.assert_never_contacted();
 }
 
 // ---------------------------------------------------------------------------------------
@@ -1844,11 +1841,7 @@ async fn slow_bodies_of_blocked_requests_are_not_waited_for() {
         assert_eq!(statuses, [403], "{name}");
         assert!(took < Duration::from_secs(2), "{name}: {took:?}");
     }
-    assert_eq!(
-        rec.server.connections(),
-        0,
-        "the upstream was never contacted"
-    );
+    rec.assert_never_contacted();
     assert_serves(&g, &rec, "after-slow-bodies").await;
 }
 
