@@ -1166,6 +1166,7 @@ where
         {
             return self
                 .handle_error(session, &mut ctx, e, "Fail to early filter request:")
+                .boxed()
                 .await;
         }
 
@@ -1188,6 +1189,7 @@ where
                     e,
                     "Failed in downstream modules request filter:",
                 )
+                .boxed()
                 .await;
         }
 
@@ -1204,6 +1206,7 @@ where
                     return session
                         .downstream_session
                         .finish()
+                        .boxed()
                         .await
                         .ok()
                         .flatten()
@@ -1214,13 +1217,14 @@ where
             Err(e) => {
                 return self
                     .handle_error(session, &mut ctx, e, "Fail to filter request:")
+                    .boxed()
                     .await;
             }
         }
 
         if let Some((reuse, err)) = self.proxy_cache(&mut session, &mut ctx).await {
             // cache hit
-            return self.finish(session, &mut ctx, reuse, err).await;
+            return self.finish(session, &mut ctx, reuse, err).boxed().await;
         }
         // either uncacheable, or cache miss
 
@@ -1252,12 +1256,13 @@ where
                                         e,
                                         "Error responding with Bad Gateway:",
                                     )
+                                    .boxed()
                                     .await;
                             }
                         }
                     }
 
-                    return self.finish(session, &mut ctx, true, None).await;
+                    return self.finish(session, &mut ctx, true, None).boxed().await;
                 }
                 /* else continue */
             }
@@ -1273,6 +1278,7 @@ where
                         e,
                         "Error deciding if we should proxy to upstream:",
                     )
+                    .boxed()
                     .await;
             }
         }
@@ -1285,7 +1291,7 @@ where
         while retries < self.max_retries {
             retries += 1;
 
-            let (reuse, e) = self.proxy_to_upstream(&mut session, &mut ctx).await;
+            let (reuse, e) = self.proxy_to_upstream(&mut session, &mut ctx).boxed().await;
             server_reuse = reuse;
 
             match e {
@@ -1366,6 +1372,7 @@ where
 
         // logging() will be called in finish()
         self.finish(session, &mut ctx, server_reuse, final_error)
+            .boxed()
             .await
     }
 
