@@ -32,7 +32,9 @@ RESULTS=${RESULTS:-benches/load/results-monday.md}
 read -r -a EDGES <<<"${EDGES:-gate nginx}"
 HERE=benches/load
 [[ -f $HERE/monday.sh && -f Cargo.toml ]] || { echo "monday.sh: run me from the repository root" >&2; exit 2; }
-log() { printf '[monday %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
+LOG_TAG=monday
+# shellcheck source=benches/load/lib.sh
+source "$HERE/lib.sh"
 
 # ---- open files: the edge holds every client's connection ----
 hard=$(ulimit -Hn)
@@ -47,68 +49,16 @@ fi
 PER_PROC=$((hard - 100))
 PROCS=$(((CLIENTS + PER_PROC - 1) / PER_PROC))
 
-need_pkgs=()
-[[ -x /usr/sbin/nginx ]] || need_pkgs+=(nginx)
-command -v curl >/dev/null || need_pkgs+=(curl)
-if ((${#need_pkgs[@]})); then
-    SUDO=""
-    ((EUID == 0)) || SUDO=sudo
-    log "installing ${need_pkgs[*]} with apt-get"
-    $SUDO apt-get update -qq
-    $SUDO env DEBIAN_FRONTEND=noninteractive RUNLEVEL=1 \
-        apt-get install -y -qq --no-install-recommends "${need_pkgs[@]}" >/dev/null
-fi
+need_tools /usr/sbin/nginx=nginx curl=curl
 NGINX=/usr/sbin/nginx
-BIN=${BIN:-${CARGO_TARGET_DIR:-target}/release/poortwachter}
-if [[ ${SKIP_BUILD:-0} != 1 ]]; then
-    log "cargo build --release"
-    cargo build --release --quiet
-fi
-BIN=$(realpath "$BIN")
-
-WORK=$(mktemp -d /tmp/poortwachter-monday.XXXXXX)
-chmod 755 "$WORK"
-PIDS=()
-stop_pid() {
-    kill -0 "$1" 2>/dev/null || return 0
-    kill -TERM "$1" 2>/dev/null || true
-    for _ in $(seq 100); do kill -0 "$1" 2>/dev/null || return 0; sleep 0.05; done
-    kill -KILL "$1" 2>/dev/null || true
-}
-cleanup() {
-    local rc=$? i
-    for ((i = ${#PIDS[@]} - 1; i >= 0; i--)); do stop_pid "${PIDS[i]}"; done
-    rm -rf "$WORK"
-    exit "$rc"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+build_bin
+start_work monday
 
 python3 "$HERE/monday.py" allowlist "$CLIENTS" "$WORK"
 PORT_BASE=$(python3 "$HERE/free_ports.py" 5 28800)
 UP_PORT=$((PORT_BASE + 1)) GATE_PORT=$((PORT_BASE + 2)) ADMIN_PORT=$((PORT_BASE + 3)) NGINX_PORT=$((PORT_BASE + 4))
 
-nginx_conf() { # dir port body-of-server-block [http-lines]
-    cat <<EOF
-worker_processes 1;
-worker_rlimit_nofile $need;
-daemon off;
-pid $1/nginx.pid;
-error_log $1/error.log warn;
-events { worker_connections $need; }
-http {
-    access_log off;
-    client_body_temp_path $1/body;
-    proxy_temp_path $1/proxy;
-    keepalive_requests 1000000;
-    ${4:-}
-    server {
-        listen 127.0.0.1:$2 backlog=4096;
-        $3
-    }
-}
-EOF
-}
+NGINX_NOFILE=$need
 mkdir -p "$WORK/upstream" "$WORK/nginx" "$WORK/gate"
 nginx_conf "$WORK/upstream" "$UP_PORT" 'location / { return 200 "ok\n"; }' >"$WORK/upstream/nginx.conf"
 read -r pid _ _ < <(python3 "$HERE/launch.py" --log "$WORK/upstream.log" --probe "127.0.0.1:$UP_PORT/" \
@@ -133,8 +83,6 @@ level = "warn"
 EOF
 cp "$WORK/allowlist.json" "$WORK/gate/allowlist.json"
 
-rss_kib() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status"; }
-cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 open_fds() { find "/proc/$1/fd" -mindepth 1 -maxdepth 1 2>/dev/null | wc -l; }
 
 declare -A PID=() PORT=()

@@ -21,42 +21,13 @@ ROUNDS=${ROUNDS:-3} DURATION=${DURATION:-10} WARMUP=${WARMUP:-2} CONNECTIONS=${C
 RANGES=${RANGES:-100000} SEED=${SEED:-7} EDGE_CPU=${EDGE_CPU:-0} LOAD_CPU=${LOAD_CPU:-1}
 HERE=benches/load
 [[ -f $HERE/run.sh && -f Cargo.toml ]] || { echo "proxy_protocol.sh: run me from the repository root" >&2; exit 2; }
-log() { printf '[pp %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
+LOG_TAG=pp
+# shellcheck source=benches/load/lib.sh
+source "$HERE/lib.sh"
 
-need=()
-command -v wrk >/dev/null || need+=(wrk)
-[[ -x /usr/sbin/nginx ]] || need+=(nginx)
-[[ -x /usr/sbin/haproxy ]] || need+=(haproxy)
-if ((${#need[@]})); then
-    SUDO=""
-    ((EUID == 0)) || SUDO=sudo
-    log "installing ${need[*]} with apt-get"
-    $SUDO apt-get update -qq
-    $SUDO env DEBIAN_FRONTEND=noninteractive RUNLEVEL=1 \
-        apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
-fi
-BIN=${BIN:-${CARGO_TARGET_DIR:-target}/release/poortwachter}
-if [[ ${SKIP_BUILD:-0} != 1 ]]; then
-    log "cargo build --release"
-    cargo build --release --quiet
-fi
-BIN=$(realpath "$BIN")
-
-WORK=$(mktemp -d /tmp/poortwachter-pp.XXXXXX)
-chmod 755 "$WORK"
-PIDS=()
-cleanup() {
-    local rc=$? p
-    for p in "${PIDS[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
-    for p in "${PIDS[@]}"; do
-        for _ in $(seq 100); do kill -0 "$p" 2>/dev/null || break; sleep 0.05; done
-        kill -KILL "$p" 2>/dev/null || true
-    done
-    rm -rf "$WORK"
-    exit "$rc"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+need_tools wrk=wrk /usr/sbin/nginx=nginx /usr/sbin/haproxy=haproxy curl=curl
+build_bin
+start_work pp
 start() { # name probe want cpu cmd...: the pid
     local name=$1 probe=$2 want=$3 cpu=$4 pid
     shift 4
@@ -73,18 +44,7 @@ BASE=$(python3 "$HERE/free_ports.py" 8 28600)
 UP=$BASE GATE=$((BASE + 1)) GATE_PP=$((BASE + 2)) ADMIN=$((BASE + 3)) LB=$((BASE + 4)) LB_PP=$((BASE + 5))
 
 mkdir -p "$WORK/upstream"
-cat >"$WORK/upstream/nginx.conf" <<EOF
-worker_processes 1;
-daemon off;
-pid $WORK/upstream/nginx.pid;
-error_log $WORK/upstream/error.log warn;
-events { worker_connections 4096; }
-http {
-    access_log off;
-    keepalive_requests 1000000;
-    server { listen 127.0.0.1:$UP backlog=4096; location / { return 200 "ok\n"; } }
-}
-EOF
+nginx_conf "$WORK/upstream" "$UP" 'location / { return 200 "ok\n"; }' >"$WORK/upstream/nginx.conf"
 start upstream "127.0.0.1:$UP/" "" "$LOAD_CPU" /usr/sbin/nginx -p "$WORK/upstream/" \
     -e "$WORK/upstream/error.log" -c "$WORK/upstream/nginx.conf" >/dev/null
 
@@ -145,10 +105,10 @@ RUNS=$WORK/runs.txt
 measure() { # listener path round seconds
     local ip=$UNREGISTERED_IP c0 c1 out
     [[ $2 == allowed ]] && ip=$REGISTERED_IP
-    c0=$(awk '{print $14 + $15}' "/proc/$GATE_PID/stat")
+    c0=$(cpu_ticks "$GATE_PID")
     out=$(taskset -c "$LOAD_CPU" timeout $(($4 + 30)) wrk -t1 -c "$CONNECTIONS" -d "${4}s" \
         -s "$HERE/xff.lua" "http://127.0.0.1:${PORT[$1]}/" -- "$ip" | sed -n 's/^RESULT //p')
-    c1=$(awk '{print $14 + $15}' "/proc/$GATE_PID/stat")
+    c1=$(cpu_ticks "$GATE_PID")
     ((${3} == 0)) && return
     python3 -c '
 import json, os, sys

@@ -7,7 +7,7 @@ usage: report.py META RUNS_JSONL            prints the markdown table
 
 META holds key=value lines (date, machine, versions, setup, load, ready_EDGE = start-to-ready
 ms per start, rss_EDGE = "KiB at ready, KiB after load", tls when over TLS). Each run: edge,
-proto (run.sh's PROTOS: http, or h1, h2, h1-close, h2-full over TLS), path, round, ticks (utime+stime
+proto (run.sh's PROTOS: http, http-close, or h1, h2, h1-close, h2-full over TLS), path, round, ticks (utime+stime
 of the edge process during the run, in clock ticks), load (load average at its end) and wrk
 (the RESULT object of xff.lua, or the same fields from h2load). With only plain HTTP runs the
 table is the plain benchmark's; over TLS it has a protocol column and the ratios per protocol.
@@ -20,7 +20,7 @@ import sys
 
 HZ = os.sysconf("SC_CLK_TCK")
 NAMES = {"gate": "gate (enforce)", "off": "gate, mode off", "nginx": "nginx realip+geo", "cand": "candidate"}
-PROTOS = {"http": "HTTP/1.1", "h1": "HTTP/1.1 TLS", "h2": "HTTP/2 TLS", "h1-close": "HTTP/1.1 TLS, close",
+PROTOS = {"http": "HTTP/1.1", "http-close": "HTTP/1.1, close", "h1": "HTTP/1.1 TLS", "h2": "HTTP/2 TLS", "h1-close": "HTTP/1.1 TLS, close",
           "h2-full": "HTTP/2 TLS, full handshake"}
 TARGETS = [  # (label, numerator, denominator, path, wanted ratio)
     ("blocked: gate / nginx", "gate", "nginx", "blocked", 1.0),
@@ -101,7 +101,8 @@ def main():
         ra, rb = by.get((a, proto, path), {}), by.get((b, proto, path), {})
         return [ra[k][key] / rb[k][key] for k in sorted(ra) if k in rb and rb[k][key]]
 
-    out = ["# poortwachter load benchmark" + ("" if plain else " over TLS"), ""]
+    tls = any(not p.startswith("http") for p in protos)
+    out = ["# poortwachter load benchmark" + (" over TLS" if tls else ""), ""]
     out.append("%s · %s · load average %s" % (meta["date"], meta["machine"], meta["load"]))
     out.append("")
     out.append("%s · %s" % (meta["versions"], meta["setup"]))

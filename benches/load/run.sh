@@ -18,8 +18,9 @@
 # the edges not measured are paused meanwhile. Prints the table (benches/load/report.py) and
 # writes it to RESULTS. Everything started is stopped by PID on exit.
 #
-# Over TLS: PROTOS lists what is measured, each for every edge and path:
+# PROTOS lists what is measured, each for every edge and path (plain or over TLS):
 #   http      plain HTTP/1.1, wrk keep-alive (the default, PROTOS=http)
+#   http-close  plain HTTP/1.1, wrk with `Connection: close`: a TCP connection per request
 #   h1        HTTP/1.1 over TLS, wrk keep-alive
 #   h2        HTTP/2 over TLS, h2load -c CONNECTIONS -m STREAMS
 #   h1-close  HTTP/1.1 over TLS, wrk with `Connection: close`: a TLS handshake per request
@@ -35,7 +36,8 @@
 # Settings (defaults): ROUNDS=3 DURATION=10 WARMUP=2 CONNECTIONS=32 READY_STARTS=5
 #   EDGE_CPU=0 LOAD_CPU=1 RANGES=100000 SEED=7 RESULTS=benches/load/results.md
 #   PORT_BASE= (20 loopback ports from there; default the first free block from 28400)
-#   THREADS=1 (gate worker threads; nginx has 1 worker) KEEPALIVE= (upstream pool, default the
+#   THREADS=1 (gate worker threads) NGINX_WORKERS=1 (the nginx edge's) UP_WORKERS=1 (the
+#   upstream's) KEEPALIVE= (upstream pool, default the
 #   gate's) LOG=warn (gate log level; at info every access line goes to a file)
 #   SKIP_BUILD=1 BIN=path        use an existing binary
 #   CAND_BIN CAND_THREADS CAND_KEEPALIVE CAND_LOG CAND_ENV   the candidate edge
@@ -53,9 +55,9 @@ read -r -a PROTOS <<<"${PROTOS:-http}"
 TLS=0
 for p in "${PROTOS[@]}"; do
     case $p in
-    http) ;;
+    http | http-close) ;;
     h1 | h2 | h1-close | h2-full) TLS=1 ;;
-    *) echo "run.sh: PROTOS: unknown protocol $p (http h1 h2 h1-close h2-full)" >&2; exit 2 ;;
+    *) echo "run.sh: PROTOS: unknown protocol $p (http http-close h1 h2 h1-close h2-full)" >&2; exit 2 ;;
     esac
 done
 if ((TLS)); then
@@ -65,54 +67,17 @@ else
 fi
 HERE=benches/load
 [[ -f $HERE/run.sh && -f Cargo.toml ]] || { echo "run.sh: run me from the repository root" >&2; exit 2; }
-log() { printf '[load %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
+LOG_TAG=load
+# shellcheck source=benches/load/lib.sh
+source "$HERE/lib.sh"
 
-# ---- tools and build ----
-need=()
-command -v wrk >/dev/null || need+=(wrk)
-[[ -x /usr/sbin/nginx ]] || need+=(nginx)
-command -v curl >/dev/null || need+=(curl)
-command -v python3 >/dev/null || need+=(python3)
-if ((TLS)); then
-    command -v openssl >/dev/null || need+=(openssl)
-    command -v h2load >/dev/null || need+=(nghttp2-client)
-fi
-if ((${#need[@]})); then
-    SUDO=""
-    ((EUID == 0)) || SUDO=sudo
-    log "installing ${need[*]} with apt-get"
-    $SUDO apt-get update -qq
-    # RUNLEVEL=1: the package must not start a system-wide nginx on port 80.
-    $SUDO env DEBIAN_FRONTEND=noninteractive RUNLEVEL=1 \
-        apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
-fi
+# ---- tools, build, bookkeeping (every pid we start is stopped on exit) ----
+tools=(wrk=wrk /usr/sbin/nginx=nginx curl=curl python3=python3)
+((TLS)) && tools+=(openssl=openssl h2load=nghttp2-client)
+need_tools "${tools[@]}"
 NGINX=/usr/sbin/nginx
-BIN=${BIN:-${CARGO_TARGET_DIR:-target}/release/poortwachter}
-if [[ ${SKIP_BUILD:-0} != 1 ]]; then
-    log "cargo build --release"
-    cargo build --release --quiet
-fi
-BIN=$(realpath "$BIN")
-
-# ---- bookkeeping: every pid we start, stopped in reverse order on exit ----
-WORK=$(mktemp -d /tmp/poortwachter-load.XXXXXX)
-chmod 755 "$WORK" # nginx workers run as nobody under root
-PIDS=()
-stop_pid() {
-    kill -0 "$1" 2>/dev/null || return 0
-    kill -CONT "$1" 2>/dev/null || true
-    kill -TERM "$1" 2>/dev/null || true
-    for _ in $(seq 100); do kill -0 "$1" 2>/dev/null || return 0; sleep 0.05; done
-    kill -KILL "$1" 2>/dev/null || true
-}
-cleanup() {
-    local rc=$? i
-    for ((i = ${#PIDS[@]} - 1; i >= 0; i--)); do stop_pid "${PIDS[i]}"; done
-    rm -rf "$WORK"
-    exit "$rc"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+build_bin
+start_work load
 
 # launch NAME PROBE WANT CMD...: start on the edge core; prints "pid ms-to-ready rss-kib"
 launch() {
@@ -121,9 +86,16 @@ launch() {
     python3 "$HERE/launch.py" --log "$WORK/$name.log" --probe "$probe" ${want:+--want "$want"} \
         -- taskset -c "$EDGE_CPU" "$@"
 }
-rss_kib() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status"; }
-cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
-worker_of() { for _ in $(seq 100); do pgrep -P "$1" && return; sleep 0.02; done; return 1; }
+workers_of() { # nginx master pid: its NGINX_WORKERS workers' pids, space-separated
+    local w
+    for _ in $(seq 100); do
+        w=$(pgrep -P "$1" | tr '\n' ' ')
+        read -r -a w_ <<<"$w"
+        ((${#w_[@]} >= ${NGINX_WORKERS:-1})) && { echo "${w% }"; return; }
+        sleep 0.02
+    done
+    return 1
+}
 loadavg() { cut -d' ' -f1-3 /proc/loadavg; }
 
 # ---- allowlist ----
@@ -138,26 +110,6 @@ if ((TLS)); then
 fi
 
 # ---- upstream ----
-nginx_conf() { # dir port body-of-server-block [http-lines]
-    cat <<EOF
-worker_processes 1;
-daemon off;
-pid $1/nginx.pid;
-error_log $1/error.log warn;
-events { worker_connections 4096; }
-http {
-    access_log off;
-    client_body_temp_path $1/body;
-    proxy_temp_path $1/proxy;
-    keepalive_requests 1000000;
-    ${4:-}
-    server {
-        listen 127.0.0.1:$2 backlog=4096;
-        $3
-    }
-}
-EOF
-}
 # 20 loopback ports from PORT_BASE, checked free by binding each (a busy one would make
 # another program's listener look like an edge): the given block, or the first free one.
 if [[ -n ${PORT_BASE:-} ]]; then
@@ -167,7 +119,7 @@ else
 fi
 UP_PORT=$((PORT_BASE + 1))
 mkdir -p "$WORK/upstream"
-nginx_conf "$WORK/upstream" "$UP_PORT" 'location / { return 200 "ok\n"; }' >"$WORK/upstream/nginx.conf"
+NGINX_WORKERS=${UP_WORKERS:-1} nginx_conf "$WORK/upstream" "$UP_PORT" 'location / { return 200 "ok\n"; }' >"$WORK/upstream/nginx.conf"
 read -r pid _ _ < <(python3 "$HERE/launch.py" --log "$WORK/upstream.log" --probe "127.0.0.1:$UP_PORT/" \
     -- taskset -c "$LOAD_CPU" "$NGINX" -p "$WORK/upstream/" -e "$WORK/upstream/error.log" -c "$WORK/upstream/nginx.conf")
 PIDS+=("$pid")
@@ -275,12 +227,13 @@ if has nginx; then
     start_edge nginx "$NGINX_PORT" "127.0.0.1:$NGINX_PORT/" "" \
         "$NGINX" -p "$WORK/nginx/" -e "$WORK/nginx/error.log" -c "$WORK/nginx/nginx.conf"
     master=${PID[nginx]}
-    PID[nginx]=$(worker_of "$master") GROUP[nginx]="$master ${PID[nginx]}"
-    PIDS+=("${PID[nginx]}")
+    PID[nginx]=$(workers_of "$master") GROUP[nginx]="$master ${PID[nginx]}"
+    read -r -a w_ <<<"${PID[nginx]}"
+    PIDS+=("${w_[@]}")
 fi
 
 url() { # edge proto
-    if [[ $2 == http ]]; then echo "http://127.0.0.1:${PORT[$1]}/"; else echo "https://127.0.0.1:${TLS_PORT[$1]}/"; fi
+    if [[ $2 == http* ]]; then echo "http://127.0.0.1:${PORT[$1]}/"; else echo "https://127.0.0.1:${TLS_PORT[$1]}/"; fi
 }
 for e in "${EDGES[@]}"; do
     for proto in "${PROTOS[@]}"; do
@@ -301,11 +254,12 @@ done
 RUNS=$WORK/runs.jsonl
 H2LOG=$WORK/h2load.log
 measure() { # edge proto path round seconds
-    local e=$1 pid=${PID[$1]} ip=$UNREGISTERED_IP c0 c1 out o p close=()
+    local e=$1 ip=$UNREGISTERED_IP c0 c1 out o p close=()
     [[ $3 == allowed ]] && ip=$REGISTERED_IP
-    [[ $2 == h1-close ]] && close=(-H "Connection: close")
+    [[ $2 == *-close ]] && close=(-H "Connection: close")
     for o in "${EDGES[@]}"; do [[ $o == "$e" ]] || for p in ${GROUP[$o]}; do kill -STOP "$p"; done; done
-    c0=$(cpu_ticks "$pid")
+    # shellcheck disable=SC2086 # PID holds all of nginx's workers
+    c0=$(cpu_ticks ${PID[$e]})
     if [[ $2 == h2 ]]; then
         out=$(taskset -c "$LOAD_CPU" timeout $(($5 + 30)) h2load -t1 -c "$CONNECTIONS" -m "$STREAMS" \
             -D "$5" --log-file="$H2LOG" -H "X-Forwarded-For: $ip" "$(url "$e" h2)")
@@ -316,7 +270,8 @@ measure() { # edge proto path round seconds
         out=$(taskset -c "$LOAD_CPU" timeout $(($5 + 30)) wrk -t1 -c "$CONNECTIONS" -d "${5}s" "${close[@]}" \
             --latency -s "$HERE/xff.lua" "$(url "$e" "$2")" -- "$ip")
     fi
-    c1=$(cpu_ticks "$pid")
+    # shellcheck disable=SC2086
+    c1=$(cpu_ticks ${PID[$e]})
     for o in "${EDGES[@]}"; do for p in ${GROUP[$o]}; do kill -CONT "$p"; done; done
     if [[ $2 == h2* ]]; then
         out=$(python3 "$HERE/report.py" --h2load "$H2LOG" <<<"$out") && rm -f "$H2LOG"
@@ -358,7 +313,7 @@ tls_params() { # port: what OpenSSL's client (wrk's library, defaults) negotiate
     echo "date=$(date -u +%Y-%m-%dT%H:%MZ)"
     echo "machine=$(nproc) cores, $(awk -F': ' '/^model name/ {print $2; exit}' /proc/cpuinfo), Linux $(uname -r)"
     echo "versions=poortwachter $(git rev-parse --short HEAD 2>/dev/null || echo '?')$(git diff --quiet HEAD -- src Cargo.toml 2>/dev/null || echo '+changes'), $("$NGINX" -v 2>&1 | sed 's/.*: //')$([[ $LOADER != *wrk* ]] || echo ", wrk $(wrk -v 2>&1 | awk 'NR == 1 {print $2}')")$([[ $LOADER != *h2load* ]] || echo ", $(h2load --version)")"
-    echo "setup=$RANGES ranges (seed $SEED), $ROUNDS rounds x ${DURATION}s A/B alternated, $TOOLS; edge on core $EDGE_CPU ($THREADS gate thread(s), 1 nginx worker), $LOADER + upstream on core $LOAD_CPU"
+    echo "setup=$RANGES ranges (seed $SEED), $ROUNDS rounds x ${DURATION}s A/B alternated, $TOOLS; edge on core $EDGE_CPU ($THREADS gate thread(s), ${NGINX_WORKERS:-1} nginx worker(s)), $LOADER + upstream on core $LOAD_CPU"
     echo "load=$LOAD_BEFORE before, $(loadavg) after"
     if ((TLS)); then
         printf 'tls=self-signed EC P-256 certificate, TLS 1.2 and 1.3 offered; OpenSSL s_client negotiates'
@@ -367,7 +322,8 @@ tls_params() { # port: what OpenSSL's client (wrk's library, defaults) negotiate
     fi
     for e in "${EDGES[@]}"; do
         echo "ready_$e=${READY[$e]}"
-        echo "rss_$e=${RSS_READY[$e]} $(rss_kib "${PID[$e]}")"
+        # shellcheck disable=SC2086
+        echo "rss_$e=${RSS_READY[$e]} $(rss_kib ${PID[$e]})"
     done
 } >"$WORK/meta.txt"
 python3 "$HERE/report.py" "$WORK/meta.txt" "$RUNS" | tee "$RESULTS"

@@ -15,21 +15,12 @@ set -euo pipefail
 DURATION=${DURATION:-30} CONNECTIONS=${CONNECTIONS:-50} THREADS=${THREADS:-2}
 UPGRADES=${UPGRADES:-2}
 [[ -f benches/load/run.sh && -f Cargo.toml ]] || { echo "upgrade.sh: run me from the repository root" >&2; exit 2; }
-log() { printf '[upgrade %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
+LOG_TAG=upgrade
+# shellcheck source=benches/load/lib.sh
+source benches/load/lib.sh
 
-if ! command -v wrk >/dev/null; then
-    SUDO=""
-    ((EUID == 0)) || SUDO=sudo
-    log "installing wrk with apt-get"
-    $SUDO apt-get update -qq
-    $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends wrk >/dev/null
-fi
-BIN=${BIN:-${CARGO_TARGET_DIR:-target}/release/poortwachter}
-if [[ ${SKIP_BUILD:-0} != 1 ]]; then
-    log "cargo build --release"
-    cargo build --release --locked --quiet
-fi
-BIN=$(realpath "$BIN")
+need_tools wrk=wrk
+build_bin
 
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/poortwachter-upgrade.XXXXXX")
 pids=()
@@ -85,7 +76,8 @@ cat "$TMP/wrk.out"
 sent=$(sed -n 's/^ *\([0-9]*\) requests in.*/\1/p' "$TMP/wrk.out")
 socket=$(sed -n 's/.*Socket errors: connect \([0-9]*\), read \([0-9]*\), write \([0-9]*\), timeout \([0-9]*\).*/\1 \2 \3 \4/p' "$TMP/wrk.out")
 non2xx=$(sed -n 's/.*Non-2xx or 3xx responses: \([0-9]*\).*/\1/p' "$TMP/wrk.out")
-failed=$(( ${non2xx:-0} $(for n in $socket; do printf ' + %s' "$n"; done) ))
+failed=${non2xx:-0}
+for n in $socket; do failed=$((failed + n)); done
 echo "upgrades: $UPGRADES  processes: $(tr '\n' ' ' <"$TMP/served")"
 echo "requests sent: $sent  failed: $failed"
 ((failed == 0)) || exit 1
