@@ -28,13 +28,13 @@ source "$HERE/lib.sh"
 need_tools wrk=wrk /usr/sbin/nginx=nginx /usr/sbin/haproxy=haproxy curl=curl
 build_bin
 start_work pp
-start() { # name probe want cpu cmd...: the pid
+start() { # name probe want cpu cmd...: its pid in STARTED (and PIDS: not in a subshell)
     local name=$1 probe=$2 want=$3 cpu=$4 pid
     shift 4
     read -r pid _ _ < <(python3 "$HERE/launch.py" --log "$WORK/$name.log" --probe "$probe" \
         ${want:+--want "$want"} -- taskset -c "$cpu" "$@")
     PIDS+=("$pid")
-    echo "$pid"
+    STARTED=$pid
 }
 
 log "generating $RANGES ranges (seed $SEED)"
@@ -46,7 +46,7 @@ UP=$BASE GATE=$((BASE + 1)) GATE_PP=$((BASE + 2)) ADMIN=$((BASE + 3)) LB=$((BASE
 mkdir -p "$WORK/upstream"
 nginx_conf "$WORK/upstream" "$UP" 'location / { return 200 "ok\n"; }' >"$WORK/upstream/nginx.conf"
 start upstream "127.0.0.1:$UP/" "" "$LOAD_CPU" /usr/sbin/nginx -p "$WORK/upstream/" \
-    -e "$WORK/upstream/error.log" -c "$WORK/upstream/nginx.conf" >/dev/null
+    -e "$WORK/upstream/error.log" -c "$WORK/upstream/nginx.conf"
 
 cat >"$WORK/gate.toml" <<EOF
 [proxy]
@@ -67,7 +67,8 @@ addr = "127.0.0.1:$GATE_PP"
 proxy_protocol = "v1"
 proxy_protocol_from = ["127.0.0.1/32"]
 EOF
-GATE_PID=$(start gate "127.0.0.1:$ADMIN/readyz" 200 "$EDGE_CPU" "$BIN" run --config "$WORK/gate.toml")
+start gate "127.0.0.1:$ADMIN/readyz" 200 "$EDGE_CPU" "$BIN" run --config "$WORK/gate.toml"
+GATE_PID=$STARTED
 
 cat >"$WORK/haproxy.cfg" <<EOF
 global
@@ -88,7 +89,7 @@ frontend v1
 backend gate_v1
   server gate 127.0.0.1:$GATE_PP send-proxy
 EOF
-start haproxy "127.0.0.1:$LB/" "" "$LOAD_CPU" /usr/sbin/haproxy -db -f "$WORK/haproxy.cfg" >/dev/null
+start haproxy "127.0.0.1:$LB/" "" "$LOAD_CPU" /usr/sbin/haproxy -db -f "$WORK/haproxy.cfg"
 declare -A PORT=([off]=$LB [v1]=$LB_PP)
 
 # Both paths through both listeners answer as they should before anything is measured.
