@@ -186,8 +186,17 @@ fn check_bindable(gate: &Gate) -> Result<(), ServerError> {
 /// buffer"). Bodies of unknown length are still flushed per chunk by Pingora.
 const WRITE_BUFFER: usize = 8 * 1024;
 
-fn l4_buffer() -> L4BufferSettings {
-    L4BufferSettings::default().write(WRITE_BUFFER)
+/// The L4 buffers of a listener. Plain HTTP listeners read without Pingora's 64 KiB read
+/// buffer: the HTTP/1 and HTTP/2 readers keep buffers of their own, so it only added a copy
+/// per read and 64 KiB per open connection (benches/README.md, "Memory per connection").
+/// TLS and PROXY protocol listeners keep it, for the TLS records and the header read.
+fn l4_buffer(plain: bool) -> L4BufferSettings {
+    let buffer = L4BufferSettings::default().write(WRITE_BUFFER);
+    if plain {
+        buffer.read(0)
+    } else {
+        buffer
+    }
 }
 
 /// The TLS settings of the TLS listeners (and of PROXY protocol listeners with `tls = true`):
@@ -340,10 +349,10 @@ fn build_server(gate: Arc<Gate>, sighup: bool, upgrade: bool) -> Result<Server, 
         app(&gate, main_caps, tls_accept),
     );
     for addr in &cfg.proxy.listen {
-        proxy.add_listener(ListenerConfig::tcp(addr.to_string()).l4_buffer(l4_buffer()));
+        proxy.add_listener(ListenerConfig::tcp(addr.to_string()).l4_buffer(l4_buffer(true)));
     }
     for addr in cfg.proxy.tls.iter().flat_map(|t| t.listen.iter()) {
-        proxy.add_listener(ListenerConfig::tcp(addr.to_string()).l4_buffer(l4_buffer()));
+        proxy.add_listener(ListenerConfig::tcp(addr.to_string()).l4_buffer(l4_buffer(false)));
     }
     server.add_service(proxy);
     // Each PROXY protocol listener is a service of its own: the header is read before the
@@ -360,7 +369,7 @@ fn build_server(gate: Arc<Gate>, sighup: bool, upgrade: bool) -> Result<Server, 
             format!("poortwachter proxy {} (PROXY protocol)", l.addr),
             app,
         );
-        service.add_listener(ListenerConfig::tcp(l.addr.to_string()).l4_buffer(l4_buffer()));
+        service.add_listener(ListenerConfig::tcp(l.addr.to_string()).l4_buffer(l4_buffer(false)));
         server.add_service(service);
     }
 
