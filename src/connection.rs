@@ -576,15 +576,22 @@ impl<A: HttpServerApp + Send + Sync + 'static> ServerApp for ConnectionApp<A> {
             }
             None => (None, true),
         };
+        // The handshake and the h2c sniff are awaited boxed: this future lives as long as the
+        // connection, and inline they would make every idle keep-alive connection hold the
+        // space of a TLS handshake (benches/README.md, "Memory per connection").
         let stream = match &self.limits.tls {
             Some(tls) if tls.serves(&stream) => {
-                tls.handshake(stream, start + self.limits.header_timeout)
-                    .await?
+                Box::pin(tls.handshake(stream, start + self.limits.header_timeout)).await?
             }
             _ => stream,
         };
         let (stream, h2c) = if speaks_h2c(&self.limits.h2c, &stream) {
-            sniff_h2c(stream, start + self.limits.header_timeout, &self.limits).await?
+            Box::pin(sniff_h2c(
+                stream,
+                start + self.limits.header_timeout,
+                &self.limits,
+            ))
+            .await?
         } else {
             (stream, false)
         };
