@@ -5,7 +5,7 @@
 #   LOG_TAG=load; source benches/load/lib.sh
 #
 # Defines log, need_tools, build_bin, start_work (WORK, PIDS, the exit trap), stop_pid,
-# nginx_conf, rss_kib, cpu_ticks.
+# nginx_conf, nginx_edge, rss_kib, cpu_ticks.
 
 log() { printf '[%s %s] %s\n' "${LOG_TAG:-load}" "$(date +%H:%M:%S)" "$*" >&2; }
 
@@ -86,6 +86,30 @@ http {
         $3
     }
 }
+EOF
+}
+
+# nginx_edge PAGE-FILE: the location block of the nginx edge. The gate's own block page (the
+# same bytes; a `$` would start a variable) where geo's `$registered` is 0, else keep-alive
+# proxy_pass to `upstream origin`; a request id on both.
+nginx_edge() {
+    local page
+    page=$(python3 -c 'import sys; t = open(sys.argv[1]).read(); print(t.replace("\\", "\\\\").replace("\"", "\\\"").replace("$", "S"), end="")' "$1")
+    cat <<EOF
+location / {
+                default_type "text/html; charset=utf-8";
+                if (\$registered = 0) {
+                    add_header Cache-Control "no-store, private" always;
+                    add_header X-Request-Id \$request_id always;
+                    return 403 "$page";
+                }
+                add_header X-Request-Id \$request_id always;
+                proxy_pass http://origin;
+                proxy_http_version 1.1;
+                proxy_set_header Connection "";
+                proxy_set_header X-Forwarded-For \$remote_addr;
+                proxy_set_header X-Request-Id \$request_id;
+            }
 EOF
 }
 

@@ -93,24 +93,10 @@ start_gate() {
     PID[gate]=$pid PORT[gate]=$GATE_PORT
 }
 start_nginx() {
-    # The gate's own block page for the same unregistered address, `$` would start a variable.
+    # The gate's own block page for the same unregistered address (nginx_edge).
     curl -s --interface "$(python3 -c "import sys; sys.path.insert(0, '$HERE'); import monday; print(monday.address(7, $CLIENTS))")" \
         "http://127.0.0.1:$GATE_PORT/" >"$WORK/page.html"
-    PAGE=$(python3 -c 'import sys; t = open(sys.argv[1]).read(); print(t.replace("\\", "\\\\").replace("\"", "\\\"").replace("$", "S"), end="")' "$WORK/page.html")
-    nginx_conf "$WORK/nginx" "$NGINX_PORT" "location / {
-                default_type \"text/html; charset=utf-8\";
-                if (\$registered = 0) {
-                    add_header Cache-Control \"no-store, private\" always;
-                    add_header X-Request-Id \$request_id always;
-                    return 403 \"$PAGE\";
-                }
-                add_header X-Request-Id \$request_id always;
-                proxy_pass http://origin;
-                proxy_http_version 1.1;
-                proxy_set_header Connection \"\";
-                proxy_set_header X-Forwarded-For \$remote_addr;
-                proxy_set_header X-Request-Id \$request_id;
-            }" "geo \$registered { include $WORK/geo.conf; }
+    nginx_conf "$WORK/nginx" "$NGINX_PORT" "$(nginx_edge "$WORK/page.html")" "geo \$registered { include $WORK/geo.conf; }
         upstream origin { server 127.0.0.1:$UP_PORT; keepalive 128; }" >"$WORK/nginx/nginx.conf"
     read -r master _ _ < <(python3 "$HERE/launch.py" --log "$WORK/nginx.log" --probe "127.0.0.1:$NGINX_PORT/" \
         -- taskset -c "$EDGE_CPU" "$NGINX" -p "$WORK/nginx/" -e "$WORK/nginx/error.log" -c "$WORK/nginx/nginx.conf")

@@ -183,9 +183,8 @@ if [[ -n ${CAND_BIN:-}${CAND_THREADS:-}${CAND_KEEPALIVE:-}${CAND_LOG:-}${CAND_EN
 fi
 
 if has nginx; then
-    # nginx answers with the gate's own block page (same bytes); `$` would start a variable.
+    # nginx answers with the gate's own block page (nginx_edge).
     curl -s -H "X-Forwarded-For: $UNREGISTERED_IP" "http://127.0.0.1:${PORT[gate]}/" >"$WORK/page.html"
-    PAGE=$(python3 -c 'import sys; t = open(sys.argv[1]).read(); print(t.replace("\\", "\\\\").replace("\"", "\\\"").replace("$", "S"), end="")' "$WORK/page.html")
     NGINX_PORT=$((PORT_BASE + 2))
     mkdir -p "$WORK/nginx"
     cp "$WORK/gen/geo.conf" "$WORK/nginx/geo.conf"
@@ -206,20 +205,7 @@ if has nginx; then
             ssl_session_tickets off;
             "
     fi
-    nginx_conf "$WORK/nginx" "$NGINX_PORT" "${tls}location / {
-                default_type \"text/html; charset=utf-8\";
-                if (\$registered = 0) {
-                    add_header Cache-Control \"no-store, private\" always;
-                    add_header X-Request-Id \$request_id always;
-                    return 403 \"$PAGE\";
-                }
-                add_header X-Request-Id \$request_id always;
-                proxy_pass http://origin;
-                proxy_http_version 1.1;
-                proxy_set_header Connection \"\";
-                proxy_set_header X-Forwarded-For \$remote_addr;
-                proxy_set_header X-Request-Id \$request_id;
-            }" "set_real_ip_from 127.0.0.1;
+    nginx_conf "$WORK/nginx" "$NGINX_PORT" "${tls}$(nginx_edge "$WORK/page.html")" "set_real_ip_from 127.0.0.1;
         real_ip_header X-Forwarded-For;
         real_ip_recursive on;
         geo \$registered { include $WORK/nginx/geo.conf; }
